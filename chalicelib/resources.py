@@ -1,0 +1,79 @@
+"""Names of Rebound's AWS resources and the boto3 clients that reach them.
+
+Every name derives from the stage (`REBOUND_STAGE`), the way `infra/template.yaml` names them,
+and each can be overridden by its own environment variable. The endpoint comes from the standard
+`AWS_ENDPOINT_URL`, which botocore honours by itself: that is how the local stack and `--local` work.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+# Hot-path clients: fail fast and retry at most once; a redirect never waits on AWS for long.
+HOT_PATH_TIMEOUTS = {"connect_timeout": 0.5, "read_timeout": 0.5, "max_attempts": 2}
+
+
+@dataclass(frozen=True)
+class Names:
+    stage: str
+    links_table: str
+    state_table: str
+    click_index_table: str
+    clicks_stream: str
+    clicks_fallback_queue: str
+    platform_dlq: str
+    lake_bucket: str | None  # None: resolve from the account id when first needed
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Names:
+        env = os.environ if env is None else env
+        stage = env.get("REBOUND_STAGE", "dev")
+        prefix = f"rebound-{stage}"
+        return cls(
+            stage=stage,
+            links_table=env.get("REBOUND_LINKS_TABLE", f"{prefix}-links"),
+            state_table=env.get("REBOUND_STATE_TABLE", f"{prefix}-state"),
+            click_index_table=env.get("REBOUND_CLICK_INDEX_TABLE", f"{prefix}-click-index"),
+            clicks_stream=env.get("REBOUND_CLICKS_STREAM", f"{prefix}-clicks"),
+            clicks_fallback_queue=env.get(
+                "REBOUND_CLICKS_FALLBACK_QUEUE", f"{prefix}-clicks-fallback"
+            ),
+            platform_dlq=env.get("REBOUND_PLATFORM_DLQ", f"{prefix}-platform-dlq"),
+            lake_bucket=env.get("REBOUND_LAKE_BUCKET") or None,
+        )
+
+    def lake_bucket_name(self) -> str:
+        if self.lake_bucket:
+            return self.lake_bucket
+        account = client("sts").get_caller_identity()["Account"]
+        return f"rebound-{self.stage}-lake-{account}"
+
+
+def region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+@cache
+def client(service: str, hot: bool = False) -> Any:
+    """One client per (service, hot) per process: created once per Lambda container."""
+    import boto3
+    from botocore.config import Config
+
+    if hot:
+        cfg = Config(
+            connect_timeout=HOT_PATH_TIMEOUTS["connect_timeout"],
+            read_timeout=HOT_PATH_TIMEOUTS["read_timeout"],
+            retries={"max_attempts": HOT_PATH_TIMEOUTS["max_attempts"], "mode": "standard"},
+            tcp_keepalive=True,
+        )
+    else:
+        cfg = Config(retries={"max_attempts": 5, "mode": "standard"})
+    return boto3.session.Session().client(service, region_name=region(), config=cfg)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests and the local stack switch endpoints)."""
+    client.cache_clear()
