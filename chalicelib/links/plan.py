@@ -35,6 +35,16 @@ class Specs:
     links: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
+    def from_config(cls, config: Any) -> Specs:
+        """From a loaded `chalicelib.config` model (duck-typed: this module stays pydantic-free)."""
+        return cls(
+            domains=[d.spec() for d in config.domains],
+            platforms=config.platform_specs(),
+            audiences=[a.spec() for a in config.audiences],
+            links=[x.spec() for x in config.links],
+        )
+
+    @classmethod
     def from_live(cls, live: dict[str, LiveItem]) -> Specs:
         by_kind: dict[str, list[LiveItem]] = {k: [] for k in KINDS}
         for item in sorted(live.values(), key=lambda i: i.pk):

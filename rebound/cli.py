@@ -1,0 +1,196 @@
+"""`rebound`: links as code, the local stack, and the lake, from the command line.
+
+Exit codes: 0 success, 1 a user error (the message names the file, line and field), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from rebound import target
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class UserError(click.ClickException):
+    """A problem with what the user gave us: printed plainly, exit 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        err.print(f"[red]error:[/red] {self.message}", markup=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--local", "local", is_flag=True, help="Work on the running local stack (make run).")
+@click.option("--stage", default=None, help="Stage whose resources to use (default: dev).")
+@click.pass_context
+def main(ctx: click.Context, local: bool, stage: str | None) -> None:
+    """Rebound: retargeting links on AWS serverless."""
+    if local and ctx.invoked_subcommand != "local":
+        target.use_local()
+        if not target.local_stack_running():
+            raise UserError(
+                f"no local stack is listening on {target.local_endpoint()}: "
+                "start it with `make run` (or `rebound local`) in another terminal"
+            )
+    if stage:
+        os.environ["REBOUND_STAGE"] = stage
+
+
+def _load(file: str):
+    from chalicelib.config.loader import ConfigError, load_config
+
+    try:
+        return load_config(file)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            err.print(line, markup=False)
+        n = len(exc.issues)
+        raise UserError(f"{file}: {n} error{'s' * (n != 1)}, nothing was changed") from None
+
+
+def _store():
+    from chalicelib.links.store import ConfigStore
+    from chalicelib.resources import Names, client
+
+    return ConfigStore(client("dynamodb"), Names.from_env().links_table)
+
+
+def _read_live(store) -> dict:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return store.read_all()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ResourceNotFoundException":
+            raise UserError(
+                f"table {store.table} does not exist: is the stack deployed for this stage "
+                f"({os.environ.get('REBOUND_STAGE', 'dev')})?"
+            ) from None
+        raise UserError(f"reading {store.table}: {exc}") from None
+    except BotoCoreError as exc:
+        raise UserError(f"cannot reach AWS: {exc}") from None
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+def validate(file: str) -> None:
+    """Check a config file; print every error as FILE:LINE:COL field: message."""
+    config = _load(file)
+    out.print(
+        f"{file}: ok ({len(config.domains)} domains, {len(config.links)} links, "
+        f"{len(config.audiences)} audiences, {len(config.platform_specs())} platforms)"
+    )
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--prune", is_flag=True, help="Also plan deleting what FILE does not name.")
+def plan(file: str, prune: bool) -> None:
+    """Show what `apply` would change."""
+    from chalicelib.links.plan import Specs, make_plan
+
+    config = _load(file)
+    store = _store()
+    the_plan = make_plan(Specs.from_config(config), _read_live(store), prune=prune)
+    _show_plan(the_plan, file)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--prune", is_flag=True, help="Delete links (and other entries) not in FILE.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def apply(file: str, prune: bool, yes: bool) -> None:
+    """Apply a config: all or nothing, refusing concurrent edits."""
+    from chalicelib.links.plan import Specs, make_plan
+    from chalicelib.links.store import ConcurrentChangeError
+
+    config = _load(file)  # validated in full before anything is written
+    store = _store()
+    the_plan = make_plan(Specs.from_config(config), _read_live(store), prune=prune)
+    _show_plan(the_plan, file)
+    if the_plan.empty:
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("not a terminal: pass --yes to apply without confirmation")
+        click.confirm("Apply these changes?", abort=True)
+    try:
+        store.write(the_plan.writes())
+    except ConcurrentChangeError as exc:
+        raise UserError(str(exc)) from None
+    out.print(
+        f"[green]Applied[/green]: {the_plan.count('create')} created, "
+        f"{the_plan.count('update')} updated, {the_plan.count('delete')} deleted."
+    )
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+def export(output: str | None) -> None:
+    """Write the live config as YAML (round-trips with apply)."""
+    from chalicelib.config.loader import dump_config_yaml
+    from chalicelib.links.plan import Specs
+
+    specs = Specs.from_live(_read_live(_store()))
+    text = dump_config_yaml(specs.domains, specs.platforms, specs.audiences, specs.links)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the config file (for editors)."""
+    from chalicelib.config.loader import config_schema
+
+    click.echo(json.dumps(config_schema(), indent=2))
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="API port (default $REBOUND_PORT or 8000).")
+def local(port: int | None) -> None:
+    """Run the local stack in the foreground (what `make run` runs)."""
+    from rebound.local import run_local_stack
+
+    run_local_stack(api_port=port)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _show_plan(the_plan, file: str) -> None:
+    if the_plan.empty:
+        out.print(f"No changes: the live config already matches {file}.")
+        return
+    marks = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red")}
+    for c in the_plan.changes:
+        mark, color = marks[c.action]
+        out.print(f"[{color}]{mark} {c.kind} {c.label}[/{color}]", markup=True)
+        if c.action == "create" and c.kind == "link":
+            out.print(f"    url: {c.after['spec']['url']}", markup=False)
+        for d in c.diffs:
+            out.print(f"    {d.path}: {_fmt(d.before)} → {_fmt(d.after)}", markup=False)
+    out.print(
+        f"Plan: {the_plan.count('create')} to create, {the_plan.count('update')} to update, "
+        f"{the_plan.count('delete')} to delete."
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

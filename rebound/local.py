@@ -1,0 +1,150 @@
+"""The local stack: the embedded AWS emulation, the same resources as production, the API, a worker.
+
+`make run` runs this in the foreground. State lives as long as the process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from rebound import target
+
+PROJECT = Path(__file__).resolve().parent.parent
+TEMPLATE = PROJECT / "infra" / "template.yaml"
+EXAMPLE = PROJECT / "examples" / "links.yaml"
+STACK_NAME = "rebound-local"
+
+log = logging.getLogger("rebound.local")
+
+
+def start_aws(port: int) -> Any:
+    """moto's server, in this process, on loopback only."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server
+
+
+def provision(template: Path = TEMPLATE) -> dict[str, str]:
+    """Create the stack from the production template (Stage=local); return its outputs."""
+    from chalicelib.resources import client
+
+    cfn = client("cloudformation")
+    cfn.create_stack(
+        StackName=STACK_NAME,
+        TemplateBody=template.read_text(encoding="utf-8"),
+        Parameters=[{"ParameterKey": "Stage", "ParameterValue": target.LOCAL_STAGE}],
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        stack = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+        status = stack["StackStatus"]
+        if status == "CREATE_COMPLETE":
+            return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        if status.endswith("FAILED") or "ROLLBACK" in status or time.monotonic() > deadline:
+            raise RuntimeError(f"local stack provisioning ended in {status}")
+        time.sleep(0.2)
+
+
+def apply_file(path: Path, prune: bool = True) -> int:
+    """Validate and apply a links file; returns the number of changes written."""
+    from chalicelib.config.loader import load_config
+    from chalicelib.links.plan import Specs, make_plan
+    from chalicelib.links.store import ConfigStore
+    from chalicelib.resources import Names, client
+
+    config = load_config(path)
+    store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
+    the_plan = make_plan(Specs.from_config(config), store.read_all(), prune=prune)
+    store.write(the_plan.writes())
+    return len(the_plan.changes)
+
+
+def load_app() -> ModuleType:
+    """Import the project's app.py (routes and event handlers) as the module `app`."""
+    if "app" in sys.modules and getattr(sys.modules["app"], "__file__", "") == str(
+        PROJECT / "app.py"
+    ):
+        return sys.modules["app"]
+    spec = importlib.util.spec_from_file_location("app", PROJECT / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["app"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def local_environment(outputs: dict[str, str]) -> None:
+    """What the Lambda functions would get from the deployed stage's configuration."""
+    os.environ.setdefault("REBOUND_LINK_CACHE_TTL", "1")
+    os.environ["REBOUND_LAKE_BUCKET"] = outputs["LakeBucketName"]
+
+
+def run_local_stack(api_port: int | None = None, links_file: Path | None = None) -> None:
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    from chalicelib.resources import client, reset_clients
+    from rebound.worker import LocalWorker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    api_port = api_port or int(os.environ.get("REBOUND_PORT", "8000"))
+    target.use_local()
+    reset_clients()
+    if target.local_stack_running():
+        raise SystemExit(
+            f"port {target.aws_port()} is taken (another local stack?): "
+            "stop it or set REBOUND_AWS_PORT"
+        )
+    aws = start_aws(target.aws_port())
+    outputs = provision()
+    local_environment(outputs)
+    changes = apply_file(links_file or EXAMPLE)
+
+    app_module = load_app()
+    worker = LocalWorker(app_module, client("kinesis"), target.LOCAL_REGION, chores=chores())
+    worker.start()
+    config = Config.create(chalice_stage=target.LOCAL_STAGE, app_name="rebound", project_dir=str(PROJECT))
+    server = create_local_server(app_module.app, config, "127.0.0.1", api_port)
+    print(
+        f"\nRebound local stack is up.\n"
+        f"  AWS emulation  {target.local_endpoint()}  (stack {STACK_NAME}, stage {target.LOCAL_STAGE})\n"
+        f"  API            http://127.0.0.1:{api_port}\n"
+        f"  Links          {links_file or EXAMPLE.relative_to(PROJECT)} applied ({changes} items)\n\n"
+        f"Try:\n"
+        f"  curl -i http://go.localhost:{api_port}/spring-sale\n"
+        f"  curl -i http://go.localhost:{api_port}/_/health\n"
+        f"  .venv/bin/rebound --local plan my-links.yaml\n"
+        f"  .venv/bin/rebound --local apply my-links.yaml\n"
+        f"  .venv/bin/rebound --local export\n"
+        f"Ctrl-C stops it.\n",
+        flush=True,
+    )
+
+    def stop(*_: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.stop()
+        aws.stop()
+        print("Rebound local stack stopped.", flush=True)
+
+
+def chores() -> list[tuple[float, Any]]:
+    """Periodic local jobs besides the app's own schedules (filled in as features land)."""
+    return []
