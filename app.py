@@ -10,5 +10,9 @@ def health() -> Response:
     return Response(
         body='{"status":"ok"}',
         status_code=200,
-        headers={"Content-Type": "application/json", "Cache-Control": "no-store", "X-Robots-Tag": "noindex"},
+        headers={
+            "Content-Type": "application/json",
+            "Cache-Control": "no-store",
+            "X-Robots-Tag": "noindex",
+        },
     )

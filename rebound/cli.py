@@ -140,6 +140,7 @@ def apply(file: str, prune: bool, yes: bool) -> None:
 def export(output: str | None) -> None:
     """Write the live config as YAML (round-trips with apply)."""
     from chalicelib.config.loader import dump_config_yaml
+
     from chalicelib.links.plan import Specs
 
     specs = Specs.from_live(_read_live(_store()))

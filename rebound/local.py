@@ -59,6 +59,7 @@ def provision(template: Path = TEMPLATE) -> dict[str, str]:
 def apply_file(path: Path, prune: bool = True) -> int:
     """Validate and apply a links file; returns the number of changes written."""
     from chalicelib.config.loader import load_config
+
     from chalicelib.links.plan import Specs, make_plan
     from chalicelib.links.store import ConfigStore
     from chalicelib.resources import Names, client
@@ -112,9 +113,13 @@ def run_local_stack(api_port: int | None = None, links_file: Path | None = None)
     changes = apply_file(links_file or EXAMPLE)
 
     app_module = load_app()
-    worker = LocalWorker(app_module, client("kinesis"), target.LOCAL_REGION, chores=chores())
+    worker = LocalWorker(
+        app_module, client("kinesis"), target.LOCAL_REGION, sqs=client("sqs"), chores=chores()
+    )
     worker.start()
-    config = Config.create(chalice_stage=target.LOCAL_STAGE, app_name="rebound", project_dir=str(PROJECT))
+    config = Config.create(
+        chalice_stage=target.LOCAL_STAGE, app_name="rebound", project_dir=str(PROJECT)
+    )
     server = create_local_server(app_module.app, config, "127.0.0.1", api_port)
     print(
         f"\nRebound local stack is up.\n"

@@ -23,7 +23,9 @@ log = logging.getLogger("rebound.worker")
 MAX_ATTEMPTS = 3
 
 
-def kinesis_event(records: list[dict[str, Any]], shard_id: str, stream_arn: str, region: str) -> dict:
+def kinesis_event(
+    records: list[dict[str, Any]], shard_id: str, stream_arn: str, region: str
+) -> dict:
     """The event Lambda delivers for a batch of records read with GetRecords."""
     out = []
     for r in records:
@@ -46,6 +48,26 @@ def kinesis_event(records: list[dict[str, Any]], shard_id: str, stream_arn: str,
             }
         )
     return {"Records": out}
+
+
+def sqs_event(messages: list[dict[str, Any]], queue: str, region: str) -> dict:
+    """The event Lambda delivers for messages received from a queue."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{region}:123456789012:{queue}",
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
 
 
 @dataclass
@@ -72,9 +94,7 @@ class ShardReader:
             return 0
         result = handler(kinesis_event(records, self.shard_id, arn, region), None)
         failures = (result or {}).get("batchItemFailures") or [] if isinstance(result, dict) else []
-        failed = sorted(
-            (f["itemIdentifier"] for f in failures if f.get("itemIdentifier")), key=int
-        )
+        failed = sorted((f["itemIdentifier"] for f in failures if f.get("itemIdentifier")), key=int)
         if failed:
             first = failed[0]
             self.attempts[first] = self.attempts.get(first, 0) + 1
@@ -87,7 +107,9 @@ class ShardReader:
                     StartingSequenceNumber=first,
                 )["ShardIterator"]
                 return len(records)
-            log.error("giving up on record %s of %s after %d attempts", first, self.stream, MAX_ATTEMPTS)
+            log.error(
+                "giving up on record %s of %s after %d attempts", first, self.stream, MAX_ATTEMPTS
+            )
         self.iterator = next_iterator
         return len(records)
 
@@ -100,11 +122,13 @@ class LocalWorker:
         app_module: ModuleType,
         kinesis: Any,
         region: str,
+        sqs: Any = None,
         schedule_every: float = 60.0,
         chores: list[tuple[float, Callable[[], Any]]] | None = None,
     ):
         self.app_module = app_module
         self.kinesis = kinesis
+        self.sqs = sqs
         self.region = region
         self.schedule_every = schedule_every
         self.chores = chores or []
@@ -130,7 +154,34 @@ class LocalWorker:
                 handled += self._readers[key].poll(
                     self._handler(source), desc["StreamARN"], self.region, source.batch_size
                 )
+
+        for source in self._sources("SQSEventConfig"):
+            handled += self._poll_queue(source)
         return handled
+
+    def _poll_queue(self, source: Any) -> int:
+        if self.sqs is None or not source.queue:
+            return 0
+        url = self.sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
+        messages = self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=min(10, source.batch_size), WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        result = self._handler(source)(sqs_event(messages, source.queue, self.region), None)
+        failed = {
+            f.get("itemIdentifier")
+            for f in (
+                (result or {}).get("batchItemFailures") or [] if isinstance(result, dict) else []
+            )
+        }
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in done],
+            )
+        return len(messages)
 
     def run_schedules(self) -> None:
         for source in self._sources("ScheduledEventConfig"):

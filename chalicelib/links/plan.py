@@ -151,11 +151,7 @@ def merge_unmanaged(file_specs: Specs, live: dict[str, LiveItem]) -> Specs:
         audiences=file_specs.audiences
         + [a for a in live_specs.audiences if a["id"] not in audiences],
         links=file_specs.links
-        + [
-            x
-            for x in live_specs.links
-            if (x["domain"].lower(), x["slug"].lower()) not in links
-        ],
+        + [x for x in live_specs.links if (x["domain"].lower(), x["slug"].lower()) not in links],
     )
 
 
@@ -169,11 +165,15 @@ def make_plan(file_specs: Specs, live: dict[str, LiveItem], prune: bool = False)
             changes.append(Change("create", pk, kind, label, None, doc, None))
         elif current.doc != doc:
             diffs = tuple(diff_docs(current.doc, doc))
-            changes.append(Change("update", pk, kind, label, current.doc, doc, current.version, diffs))
+            changes.append(
+                Change("update", pk, kind, label, current.doc, doc, current.version, diffs)
+            )
     for pk, current in live.items():
         if pk not in desired:
             label = _label(current)
-            changes.append(Change("delete", pk, current.kind, label, current.doc, None, current.version))
+            changes.append(
+                Change("delete", pk, current.kind, label, current.doc, None, current.version)
+            )
     order = {k: i for i, k in enumerate(KINDS)}
     # Creates parents first, deletes children first: the store never has a link without its domain
     # even between two transactions.

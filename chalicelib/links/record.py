@@ -40,8 +40,39 @@ KINDS = (KIND_DOMAIN, KIND_PLATFORM, KIND_AUDIENCE, KIND_LINK)
 # Countries where `require_in: [EU]` asks for consent: the EEA (EU 27 + Iceland, Liechtenstein,
 # Norway) and the United Kingdom.
 EEA_UK = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE "
-    "IS LI NO GB".split()
+    [
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+        "IS",
+        "LI",
+        "NO",
+        "GB",
+    ]
 )
 REGIONS = {"EU": EEA_UK, "EEA": EEA_UK}
 

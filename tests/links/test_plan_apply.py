@@ -19,7 +19,14 @@ DOMAIN = {
 
 
 def link(slug: str, url: str = "https://shop.example/x", **extra) -> dict:
-    return {"domain": "go.localhost", "slug": slug, "url": url, "redirect": 302, "tags": [], **extra}
+    return {
+        "domain": "go.localhost",
+        "slug": slug,
+        "url": url,
+        "redirect": 302,
+        "tags": [],
+        **extra,
+    }
 
 
 def specs(*links: dict, domain: dict = DOMAIN, audiences=None, platforms=None) -> Specs:
@@ -85,7 +92,12 @@ def test_domain_change_updates_the_links_that_carry_it(store):
 
 
 def test_audiences_are_denormalised_into_matching_links(store):
-    audience = {"id": "pricing", "match": {"tags": ["pricing"]}, "window_days": 30, "send_to": ["meta"]}
+    audience = {
+        "id": "pricing",
+        "match": {"tags": ["pricing"]},
+        "window_days": 30,
+        "send_to": ["meta"],
+    }
     s = specs(
         link("a", tags=["pricing"]),
         link("b", tags=["other"]),
@@ -123,7 +135,9 @@ def test_concurrent_change_between_plan_and_apply_is_refused(store):
     with pytest.raises(ConcurrentChangeError) as info:
         store.write(plan.writes())
     assert link_key("go.localhost", "a") in info.value.pks
-    assert store.get(link_key("go.localhost", "a")).doc["spec"]["url"] == "https://shop.example/theirs"
+    assert (
+        store.get(link_key("go.localhost", "a")).doc["spec"]["url"] == "https://shop.example/theirs"
+    )
 
 
 def test_concurrent_create_is_refused(store):
@@ -136,7 +150,9 @@ def test_concurrent_create_is_refused(store):
 def test_refusal_in_a_later_transaction_rolls_back_the_earlier_ones(store):
     """Over 100 writes take several transactions; a refused one must not leave the rest applied."""
     apply(store, specs(link("z-last")))
-    many = [link(f"l{i:03d}") for i in range(150)] + [link("z-last", url="https://shop.example/new")]
+    many = [link(f"l{i:03d}") for i in range(150)] + [
+        link("z-last", url="https://shop.example/new")
+    ]
     plan = make_plan(specs(*many), store.read_all())
     assert len(plan.writes()) > 100
     # A concurrent edit to the item that sits in the last transaction.
@@ -145,7 +161,9 @@ def test_refusal_in_a_later_transaction_rolls_back_the_earlier_ones(store):
         store.write(plan.writes())
     live = store.read_all()
     assert set(live) == {domain_key("go.localhost"), link_key("go.localhost", "z-last")}
-    assert live[link_key("go.localhost", "z-last")].doc["spec"]["url"] == "https://shop.example/theirs"
+    assert (
+        live[link_key("go.localhost", "z-last")].doc["spec"]["url"] == "https://shop.example/theirs"
+    )
 
 
 def test_deletes_roll_back_too(store):

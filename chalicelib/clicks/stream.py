@@ -1,0 +1,88 @@
+"""One Kinesis PutRecord per click; SQS when Kinesis refuses; a re-publisher that drains SQS.
+
+No click is lost: a failed PutRecord sends the same event (same click id) to the fallback queue,
+and the re-publisher puts it on the stream later. The click id is the key downstream, so an event
+that reaches the stream twice (a put that timed out after it succeeded) is still one click.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class ClickPublisher:
+    def __init__(self, kinesis: Any, sqs: Any, stream: str, fallback_queue: str):
+        self.kinesis = kinesis
+        self.sqs = sqs
+        self.stream = stream
+        self.fallback_queue = fallback_queue
+        self._queue_url: str | None = None
+
+    def publish(self, event: dict[str, Any], key: str) -> str:
+        """Returns where the event went: "stream", "fallback" or "lost" (logged)."""
+        data = encode(event)
+        try:
+            self.kinesis.put_record(StreamName=self.stream, Data=data, PartitionKey=key)
+            return "stream"
+        except Exception as exc:
+            log.warning("kinesis put failed for %s, using the fallback queue: %s", key, exc)
+        try:
+            self.sqs.send_message(QueueUrl=self.queue_url(), MessageBody=data.decode("utf-8"))
+            return "fallback"
+        except Exception:
+            # Both down: the last place left is the function's log. Never the full IP there.
+            safe = {k: v for k, v in event.items() if k not in ("ip",)}
+            log.error("click not published: %s", json.dumps(safe, default=str))
+            return "lost"
+
+    def queue_url(self) -> str:
+        if self._queue_url is None:
+            self._queue_url = self.sqs.get_queue_url(QueueName=self.fallback_queue)["QueueUrl"]
+        return self._queue_url
+
+
+def republish(kinesis: Any, stream: str, bodies: list[tuple[str, str]]) -> list[str]:
+    """Put fallback-queue messages back on the stream; returns the message ids that failed.
+
+    `bodies` are (message id, body). One PutRecords call for the batch (SQS delivers at most 10).
+    """
+    if not bodies:
+        return []
+    records, failed = [], []
+    ids = []
+    for message_id, body in bodies:
+        try:
+            event = json.loads(body)
+            key = _partition_key(event)
+        except (ValueError, KeyError, TypeError):
+            log.error(
+                "fallback message %s is not a click event; dropping it: %.200s", message_id, body
+            )
+            continue
+        records.append({"Data": body.encode("utf-8"), "PartitionKey": key})
+        ids.append(message_id)
+    if not records:
+        return []
+    try:
+        resp = kinesis.put_records(StreamName=stream, Records=records)
+    except Exception as exc:
+        log.warning("re-publish failed, will retry: %s", exc)
+        return ids
+    for message_id, result in zip(ids, resp.get("Records", []), strict=False):
+        if result.get("ErrorCode"):
+            failed.append(message_id)
+    return failed
+
+
+def _partition_key(event: dict[str, Any]) -> str:
+    kind = event["kind"]
+    body = event[kind]
+    return str(body.get("click_id") or body.get("conversion_id") or body["event_id"])
