@@ -68,7 +68,7 @@ def test_a_bad_file_is_refused_with_its_position_and_nothing_is_written(stack, t
     bad.write_text(MY_LINKS.replace("slug: e2e-new", "slug: e2e-bad\n    colour: red"))
     result = stack.rebound("apply", str(bad), "--yes")
     assert result.returncode == 1
-    assert f"{bad}:11:5 links[0].colour" in result.stderr
+    assert f"{bad}:9:5 links[0].colour" in result.stderr
     assert "e2e-bad" not in stack.rebound("export").stdout
 
 
