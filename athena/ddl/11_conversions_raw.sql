@@ -1,0 +1,37 @@
+-- Raw conversions: gzip JSON lines as the archiver writes them, partitioned by event time (UTC).
+-- ${LAKE_BUCKET} is the lake bucket (rebound-<stage>-lake-<account id>): see athena/README.md.
+-- 'case.insensitive' = 'false' keeps map keys as sent (click_ids: ScCid, li_fat_id).
+CREATE EXTERNAL TABLE IF NOT EXISTS rebound.conversions_raw (
+  `schema`        int                COMMENT 'conversion record version (1)',
+  conversion_id   string             COMMENT 'unique per conversion',
+  click_id        string             COMMENT 'click it is attributed to (rb_cid), if any',
+  ts              string             COMMENT 'event time, ISO-8601 UTC',
+  domain          string             COMMENT 'short-link domain that received the postback',
+  event           string             COMMENT 'lead, purchase or a custom name',
+  event_id        string             COMMENT 'merchant dedup id',
+  value           double             COMMENT 'monetary value',
+  currency        string             COMMENT 'ISO-4217 currency',
+  attributed      boolean            COMMENT 'matched to a click',
+  campaign        string             COMMENT 'campaign of the attributed click',
+  slug            string             COMMENT 'slug of the attributed click'
+)
+COMMENT 'Every conversion (raw JSON lines), partitioned by event hour UTC'
+PARTITIONED BY (
+  dt   string COMMENT 'event date UTC, YYYY-MM-DD',
+  hour string COMMENT 'event hour UTC, 00-23'
+)
+ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+WITH SERDEPROPERTIES ('case.insensitive' = 'false')
+LOCATION 's3://${LAKE_BUCKET}/conversions/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2025-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'projection.hour.type' = 'integer',
+  'projection.hour.range' = '0,23',
+  'projection.hour.digits' = '2',
+  'storage.location.template' = 's3://${LAKE_BUCKET}/conversions/dt=${dt}/hour=${hour}/'
+)

@@ -1,0 +1,117 @@
+"""The shape of what the lake holds: defined once, here.
+
+Plain Python only: the archiver Lambda imports this. `athena/ddl/*.sql` spells the same columns in
+Hive types, `rebound query` builds its DuckDB views from these tuples, and `docs/clicks.md` explains
+each field; tests keep the three in step (`tests/lake/test_athena_sql.py`).
+
+Compatibility rule for click record v1: adding a field is backward compatible (old readers ignore
+it, old rows read it as NULL) and keeps ``schema`` at 1; renaming, removing or retyping a field is
+not, and needs ``schema`` 2 with new tables.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+CLICK_SCHEMA_VERSION = 1
+
+
+class Column(NamedTuple):
+    name: str
+    hive: str  # type in the Athena DDL
+    duckdb: str  # type in `rebound query`'s DuckDB views
+
+
+def _col(name: str, hive: str) -> Column:
+    return Column(name, hive, _DUCKDB_TYPES[hive])
+
+
+_DUCKDB_TYPES = {
+    "int": "INTEGER",
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+    "double": "DOUBLE",
+    "array<string>": "VARCHAR[]",
+    "map<string,string>": "MAP(VARCHAR, VARCHAR)",
+}
+
+# Click record v1, in the order of docs/clicks.md and the DDL.
+CLICK_COLUMNS: tuple[Column, ...] = tuple(
+    _col(name, hive)
+    for name, hive in (
+        ("schema", "int"),
+        ("click_id", "string"),
+        ("ts", "string"),
+        ("domain", "string"),
+        ("slug", "string"),
+        ("campaign", "string"),
+        ("tags", "array<string>"),
+        ("rule", "string"),
+        ("status", "int"),
+        ("destination", "string"),
+        ("visitor_id", "string"),
+        ("is_bot", "boolean"),
+        ("bot_name", "string"),
+        ("country", "string"),
+        ("device", "string"),
+        ("os", "string"),
+        ("browser", "string"),
+        ("language", "string"),
+        ("referrer_host", "string"),
+        ("utm_source", "string"),
+        ("utm_medium", "string"),
+        ("utm_campaign", "string"),
+        ("utm_term", "string"),
+        ("utm_content", "string"),
+        ("click_ids", "map<string,string>"),
+        ("consent", "string"),
+        ("ip_prefix", "string"),
+        ("ua_hash", "string"),
+        ("platforms", "array<string>"),
+    )
+)
+
+# Conversion record: deliberately loose for now; the columns analysts can rely on.
+CONVERSION_COLUMNS: tuple[Column, ...] = tuple(
+    _col(name, hive)
+    for name, hive in (
+        ("schema", "int"),
+        ("conversion_id", "string"),
+        ("click_id", "string"),
+        ("ts", "string"),
+        ("domain", "string"),
+        ("event", "string"),
+        ("event_id", "string"),
+        ("value", "double"),
+        ("currency", "string"),
+        ("attributed", "boolean"),
+        ("campaign", "string"),
+        ("slug", "string"),
+    )
+)
+
+# Hive-style partitions, both strings: dt = YYYY-MM-DD, hour = 00..23 (UTC, event time).
+PARTITION_COLUMNS: tuple[Column, ...] = (_col("dt", "string"), _col("hour", "string"))
+
+# A click without these cannot be partitioned, deduplicated or told human from bot: it goes to
+# errors/ instead of the table.
+REQUIRED_CLICK_FIELDS = frozenset({"schema", "click_id", "ts", "domain", "slug", "is_bot"})
+REQUIRED_CONVERSION_FIELDS = frozenset({"ts"})
+
+# Keys that never reach the lake, wherever a producer puts them: the full IP address and the full
+# user agent travel only in the stream envelope (the click index keeps the user agent, never the IP).
+NEVER_IN_LAKE = frozenset({"ip", "user_agent", "client_ip_address", "client_user_agent"})
+
+# Stream envelope kinds and the lake prefix (and table) each lands in.
+KIND_CLICK = "click"
+KIND_CONVERSION = "conversion"
+PREFIXES = {KIND_CLICK: "clicks", KIND_CONVERSION: "conversions"}
+ERRORS_PREFIX = "errors"
+
+# Tables: the raw JSON ones and the compacted Parquet ones the rollup writes.
+TABLES: dict[str, tuple[str, tuple[Column, ...]]] = {
+    "clicks_raw": ("clicks", CLICK_COLUMNS),
+    "conversions_raw": ("conversions", CONVERSION_COLUMNS),
+    "clicks": ("clicks_parquet", CLICK_COLUMNS),
+    "conversions": ("conversions_parquet", CONVERSION_COLUMNS),
+}
