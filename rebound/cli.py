@@ -140,7 +140,6 @@ def apply(file: str, prune: bool, yes: bool) -> None:
 def export(output: str | None) -> None:
     """Write the live config as YAML (round-trips with apply)."""
     from chalicelib.config.loader import dump_config_yaml
-
     from chalicelib.links.plan import Specs
 
     specs = Specs.from_live(_read_live(_store()))
@@ -158,6 +157,46 @@ def schema() -> None:
     from chalicelib.config.loader import config_schema
 
     click.echo(json.dumps(config_schema(), indent=2))
+
+
+@main.command()
+@click.argument("sql", required=False)
+@click.option("--saved", help="Run a saved query from athena/queries/ by name.")
+@click.option("--list", "list_", is_flag=True, help="List the saved queries.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--no-sync", is_flag=True, help="Query the local cache without syncing the lake.")
+def query(sql: str | None, saved: str | None, list_: bool, fmt: str, no_sync: bool) -> None:
+    """DuckDB over the lake: the local twin of Athena (same tables, same saved queries)."""
+    from rebound import query as lake_query
+
+    if list_:
+        for q in lake_query.list_saved():
+            out.print(f"{q.name:<20} {q.description}", markup=False)
+        return
+    if bool(sql) == bool(saved):
+        raise click.UsageError("give either SQL or --saved NAME (not both)")
+    from chalicelib.resources import Names, client
+
+    try:
+        with lake_query.progress_bar() as progress:
+            text = lake_query.run_query(
+                sql,
+                saved,
+                s3_client=client("s3"),
+                bucket=Names.from_env().lake_bucket_name(),
+                fmt=fmt,
+                sync=not no_sync,
+                progress=progress,
+            )
+    except lake_query.QueryError as exc:
+        raise UserError(str(exc)) from None
+    click.echo(text, nl=False)
 
 
 @main.command()

@@ -59,7 +59,6 @@ def provision(template: Path = TEMPLATE) -> dict[str, str]:
 def apply_file(path: Path, prune: bool = True) -> int:
     """Validate and apply a links file; returns the number of changes written."""
     from chalicelib.config.loader import load_config
-
     from chalicelib.links.plan import Specs, make_plan
     from chalicelib.links.store import ConfigStore
     from chalicelib.resources import Names, client
