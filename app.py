@@ -1,11 +1,78 @@
 """Rebound's entry points: every route and event source, and nothing else (logic is in chalicelib/)."""
 
+import os
+from functools import cache
+
 from chalice import Chalice, Response
 
-from chalicelib import resources
+from chalicelib import redirect, resources
 
 app = Chalice(app_name="rebound")
 NAMES = resources.Names.from_env()
+
+ROBOTS_TXT = "User-agent: *\nDisallow: /\n"
+
+
+@cache
+def edge():
+    """The redirect's AWS glue, created once per container (clients with short timeouts)."""
+    from chalicelib.redirect.edge import Edge
+
+    return Edge(
+        dynamodb=resources.client("dynamodb", hot=True),
+        kinesis=resources.client("kinesis", hot=True),
+        sqs=resources.client("sqs", hot=True),
+        links_table=NAMES.links_table,
+        state_table=NAMES.state_table,
+        stream=NAMES.clicks_stream,
+        fallback_queue=NAMES.clicks_fallback_queue,
+        cache_ttl=float(os.environ.get("REBOUND_LINK_CACHE_TTL", "30")),
+    )
+
+
+def _is_api_function() -> bool:
+    name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    return name is None or name == f"rebound-{NAMES.stage}"
+
+
+if _is_api_function():
+    # Load the UA parser and bot patterns during init (full CPU), not on the first click.
+    redirect.warm_up()
+
+
+# --- The redirect ----------------------------------------------------------------------------
+
+
+@app.route("/", methods=["GET", "HEAD"])
+def root() -> Response:
+    return _redirect("/")
+
+
+@app.route("/{slug}", methods=["GET", "HEAD"])
+def short_link(slug: str) -> Response:
+    return _redirect(slug)
+
+
+def _redirect(path: str) -> Response:
+    req = app.current_request
+    answer = edge().handle(
+        method=req.method,
+        path=path,
+        query=req.query_params,
+        headers=req.headers,
+        source_ip=((req.context or {}).get("identity") or {}).get("sourceIp"),
+    )
+    headers = {"Content-Type": "text/plain; charset=utf-8", **answer.headers}
+    return Response(body=answer.body, status_code=answer.status, headers=headers)
+
+
+@app.route("/robots.txt", methods=["GET", "HEAD"])
+def robots() -> Response:
+    return Response(
+        body=ROBOTS_TXT,
+        status_code=200,
+        headers={"Content-Type": "text/plain; charset=utf-8", "X-Robots-Tag": "noindex"},
+    )
 
 
 # --- Health ----------------------------------------------------------------------------------

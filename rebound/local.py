@@ -98,6 +98,8 @@ def run_local_stack(api_port: int | None = None, links_file: Path | None = None)
     from rebound.worker import LocalWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("werkzeug", "botocore", "moto"):  # every emulated AWS call would be logged
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     api_port = api_port or int(os.environ.get("REBOUND_PORT", "8000"))
     target.use_local()
     reset_clients()

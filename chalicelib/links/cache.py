@@ -43,5 +43,10 @@ class LinkCache:
         self._entries[pk] = (fresh, now + self.ttl)
         return fresh
 
+    def seed(self, pk: str, value: Any) -> None:
+        """Remember a value learnt without a read (e.g. a domain's site from one of its links)."""
+        if pk not in self._entries or self._entries[pk][1] <= self.clock():
+            self._entries[pk] = (value, self.clock() + self.ttl)
+
     def clear(self) -> None:
         self._entries.clear()

@@ -19,7 +19,7 @@ with one ``json.loads``.
 A link ``doc`` is::
 
     {"spec": {...the link as in links.yaml, defaults filled in...},
-     "site": {"root_url", "not_found_url", "consent": {"honor_gpc", "honor_dnt", "require_in": [ISO-2...]}},
+     "site": {"name", "root_url", "not_found_url", "expired_url", "consent": {"honor_gpc", "honor_dnt", "require_in": [ISO-2...]}},
      "audiences": [{"id": "...", "send_to": ["meta", ...]}]}
 
 A domain ``doc`` is ``{"spec": {...}, "site": {...same as above...}}``; platform and audience docs are
@@ -108,6 +108,7 @@ def site_of(domain_spec: dict[str, Any]) -> dict[str, Any]:
         "name": domain_spec["name"],
         "root_url": domain_spec.get("root_url"),
         "not_found_url": domain_spec.get("not_found_url"),
+        "expired_url": domain_spec.get("expired_url"),
         "consent": {
             "honor_gpc": bool(consent.get("honor_gpc", True)),
             "honor_dnt": bool(consent.get("honor_dnt", False)),

@@ -1,0 +1,34 @@
+"""The redirect's pure core: request facts -> visitor -> decision. No AWS, no pydantic.
+
+Typical use, per request (the AWS glue lives in app.py and the link store)::
+
+    facts = RequestFacts.from_request(method=..., host=..., path=..., query=..., headers=..., source_ip=...)
+    visitor = read_visitor(facts, site, salt=daily_salt)
+    decision = decide(doc, site, facts, visitor, now, click_id=click_id, consume_click=...)
+"""
+
+from __future__ import annotations
+
+from chalicelib.redirect import agent, bots
+from chalicelib.redirect.decision import Decision, choose_url, decide
+from chalicelib.redirect.request import PLATFORM_CLICK_IDS, RequestFacts, normalize_host
+from chalicelib.redirect.visitor import Visitor, read_visitor
+
+__all__ = [
+    "PLATFORM_CLICK_IDS",
+    "Decision",
+    "RequestFacts",
+    "Visitor",
+    "choose_url",
+    "decide",
+    "normalize_host",
+    "read_visitor",
+    "warm_up",
+]
+
+
+def warm_up() -> None:
+    """Load the user-agent parser and compile the bot patterns now, instead of on the first
+    request: call it at import time of the Lambda handler (the init phase runs at full CPU)."""
+    agent.warm_up()
+    bots.warm_up()

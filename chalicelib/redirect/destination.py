@@ -1,0 +1,112 @@
+"""The ``Location``: a configured URL plus UTM, the visitor's query, click ids and ``rb_cid``.
+
+Scheme, host and path always come from the configured URL; everything appended is
+percent-encoded, so no input can redirect elsewhere or put a CR/LF into a header.
+
+Precedence, when a parameter name is set more than once:
+
+- the destination URL's own parameters win over everything (``?coupon=SPRING`` is the
+  marketer's, a visitor cannot change it) ...
+- ... except the platform click ids, which are always the visitor's, byte-for-byte, even when
+  ``forward_query`` is off (a stale ``fbclid`` in a configured URL would misattribute the click);
+- the link's ``utm`` block comes next, and the visitor's own ``utm_*`` only fill what is left:
+  configured attribution is never overridden by whatever was appended to the short link;
+- ``rb_*`` parameters are Rebound's: a visitor's are never forwarded (``rb_consent``, a forged
+  ``rb_cid``), and ``rb_cid`` is ours alone when ``track_conversions`` is on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote_plus
+
+from chalicelib.redirect.request import PLATFORM_CLICK_IDS, RequestFacts
+
+UTM_FIELDS = ("source", "medium", "campaign", "term", "content")
+UTM_PARAMS = tuple(f"utm_{field}" for field in UTM_FIELDS)
+CLICK_PARAM = "rb_cid"
+RESERVED_PREFIX = "rb_"
+_CLICK_ID_NAMES = frozenset(name.lower() for name in PLATFORM_CLICK_IDS)
+# Printable ASCII minus space: what may stay unencoded in a Location header.
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+@dataclass(frozen=True)
+class Destination:
+    location: str
+    utm: dict[str, str | None]  # utm_source... as the destination ends up with (else as brought)
+
+
+def build_destination(
+    url: str,
+    facts: RequestFacts,
+    *,
+    utm: Mapping[str, Any] | None = None,
+    forward_query: bool = False,
+    click_id: str | None = None,
+) -> Destination:
+    """``url`` (configured) + the link's ``utm`` + the visitor's query when ``forward_query`` +
+    the platform click ids + ``rb_cid=<click_id>`` when ``click_id`` is given."""
+    head, has_fragment, fragment = url.partition("#")
+    base, _, own_query = head.partition("?")
+    visitor_click_ids = {name.lower() for name, _ in facts.platform_click_id_params}
+
+    own: list[str] = []  # raw segments, kept verbatim
+    own_values: dict[str, str] = {}
+    for segment in own_query.split("&"):
+        if not segment:
+            continue
+        name, _, value = (unquote_plus(part) for part in segment.partition("="))
+        if name.lower() in visitor_click_ids or (click_id and name == CLICK_PARAM):
+            continue
+        own.append(segment)
+        own_values.setdefault(name, value)
+
+    added: list[tuple[str, str]] = []
+    brought = brought_utm(facts)
+    effective: dict[str, str | None] = {}
+    for field, param in zip(UTM_FIELDS, UTM_PARAMS, strict=True):
+        configured = str((utm or {}).get(field) or "")
+        if param in own_values:
+            effective[param] = own_values[param] or None
+        elif configured:
+            added.append((param, configured))
+            effective[param] = configured
+        else:
+            effective[param] = brought[param]
+
+    if forward_query:
+        taken = set(own_values) | {name for name, _ in added}
+        added.extend(
+            (name, value)
+            for name, value in facts.query
+            if name not in taken
+            and not name.lower().startswith(RESERVED_PREFIX)
+            and name.lower() not in _CLICK_ID_NAMES
+        )
+    added.extend(facts.platform_click_id_params)
+    if click_id:
+        added.append((CLICK_PARAM, click_id))
+
+    query = "&".join(own + [f"{_encode(name)}={_encode(value)}" for name, value in added])
+    location = base + (f"?{query}" if query else "") + (f"#{fragment}" if has_fragment else "")
+    return Destination(location=header_safe(location), utm=effective)
+
+
+def brought_utm(facts: RequestFacts) -> dict[str, str | None]:
+    """The ``utm_*`` values the visitor's query carries (first non-empty of each)."""
+    return {
+        param: next((value for key, value in facts.query if key == param and value), None)
+        for param in UTM_PARAMS
+    }
+
+
+def _encode(text: str) -> str:
+    return quote(text, safe="-._~", errors="surrogatepass")
+
+
+def header_safe(url: str) -> str:
+    """Percent-encode anything a header must not carry raw (controls, space, non-ASCII)."""
+    return quote(url, safe=_HEADER_SAFE, errors="surrogatepass")

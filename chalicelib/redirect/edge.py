@@ -1,0 +1,126 @@
+"""The redirect's I/O around the pure decision: one cached GetItem in, one PutRecord out.
+
+Per request: read the link (from memory when warm; one GetItem when not), decide, publish the
+click, answer. A slow or failing store never turns into an error: a stale copy is served, and
+with nothing cached, the domain's fallback (or a small page).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.clicks import build_click, click_envelope, new_click_id
+from chalicelib.clicks.salt import DailySalt
+from chalicelib.clicks.stream import ClickPublisher
+from chalicelib.links.cache import LinkCache, StoreUnavailable
+from chalicelib.links.counter import ClickCounter
+from chalicelib.links.record import EEA_UK, domain_key, link_key
+from chalicelib.redirect.decision import decide
+from chalicelib.redirect.request import RequestFacts
+from chalicelib.redirect.visitor import read_visitor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, Any]
+    body: str
+
+
+class Edge:
+    def __init__(
+        self,
+        *,
+        dynamodb: Any,
+        kinesis: Any,
+        sqs: Any,
+        links_table: str,
+        state_table: str,
+        stream: str,
+        fallback_queue: str,
+        cache_ttl: float,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self.ddb = dynamodb
+        self.links_table = links_table
+        self.cache = LinkCache(cache_ttl, clock=monotonic)
+        self.counter = ClickCounter(dynamodb, state_table)
+        self.salt = DailySalt(dynamodb, state_table)
+        self.publisher = ClickPublisher(kinesis, sqs, stream, fallback_queue)
+        self.now = now
+
+    def handle(
+        self,
+        *,
+        method: str,
+        path: str,
+        query: Any,
+        headers: Any,
+        source_ip: str | None,
+    ) -> Answer:
+        facts = RequestFacts.from_request(
+            method=method, host=None, path=path, query=query, headers=headers, source_ip=source_ip
+        )
+        doc, site = self._lookup(facts)
+        now = self.now()
+        click_id = new_click_id(now)
+        visitor = read_visitor(facts, site, salt=lambda: self.salt.for_time(now))
+        spec = (doc or {}).get("spec") or {}
+        consume = None
+        if spec.get("max_clicks"):
+            consume = lambda: self.counter.consume(spec["domain"], spec["slug"], spec["max_clicks"])  # noqa: E731
+        decision = decide(doc, site, facts, visitor, now, click_id=click_id, consume_click=consume)
+        click = build_click(decision, facts, visitor, doc, click_id=click_id, now=now)
+        if click is not None:
+            self.publisher.publish(click_envelope(click, facts), click_id)
+        body = "" if facts.method == "HEAD" else decision.body
+        return Answer(decision.status, dict(decision.headers), body)
+
+    def _lookup(self, facts: RequestFacts) -> tuple[dict | None, dict | None]:
+        """(link doc, site): one GetItem for a link; a domain read only when the slug is unknown."""
+        if facts.host is None:
+            return None, None
+        doc = None
+        if facts.slug is not None and not facts.is_root:
+            try:
+                doc = self.cache.get(link_key(facts.host, facts.slug), self._get)
+            except StoreUnavailable:
+                log.warning("link store unavailable and %s/%s not cached", facts.host, facts.slug)
+        if doc is not None:
+            # A link carries its domain's site: remember it, so the domain fallback works even
+            # if the store goes down before this domain's own item was ever read.
+            self.cache.seed(domain_key(facts.host), {"site": doc["site"]})
+            return doc, doc["site"]
+        try:
+            domain = self.cache.get(domain_key(facts.host), self._get)
+        except StoreUnavailable:
+            log.warning("link store unavailable and domain %s not cached", facts.host)
+            return None, degraded_site(facts.host)
+        return None, (domain or {}).get("site")
+
+    def _get(self, pk: str) -> dict | None:
+        item = self.ddb.get_item(
+            TableName=self.links_table, Key={"pk": {"S": pk}}, ProjectionExpression="doc"
+        ).get("Item")
+        return json.loads(item["doc"]["S"]) if item else None
+
+
+def degraded_site(host: str) -> dict[str, Any]:
+    """The store is down and this domain was never read: answer with the 404 page, still record
+    the click, and assume the strictest consent settings since the real ones are unknown."""
+    return {
+        "name": host,
+        "root_url": None,
+        "not_found_url": None,
+        "expired_url": None,
+        "consent": {"honor_gpc": True, "honor_dnt": True, "require_in": sorted(EEA_UK)},
+    }

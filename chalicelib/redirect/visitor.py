@@ -1,0 +1,126 @@
+"""Everything the redirect knows about the visitor, read once from the request facts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from chalicelib.redirect.agent import parse_agent
+from chalicelib.redirect.bots import detect_bot
+from chalicelib.redirect.consent import read_consent
+from chalicelib.redirect.identity import Salt, visitor_identity
+from chalicelib.redirect.request import RequestFacts, normalize_host
+
+_COUNTRY_RE = re.compile(r"[A-Z]{2}")
+_LANGUAGE_RE = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+_Q_RE = re.compile(r"q\s*=\s*([0-9](?:\.[0-9]{0,3})?)", re.IGNORECASE)
+MAX_LANGUAGES = 16
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who is clicking, as far as the request tells and consent allows."""
+
+    user_agent: str
+    device: str  # form factor: mobile | tablet | desktop
+    device_classes: frozenset[str]  # what `when.device` matches: e.g. {"ios", "mobile"}
+    os: str | None
+    browser: str | None
+    country: str | None
+    languages: tuple[str, ...]  # most preferred first; q=0 left out
+    referrer_host: str | None
+    is_bot: bool
+    bot_name: str | None
+    consent: str  # granted | denied | not_required
+    visitor_id: str
+    set_cookies: tuple[str, ...] = ()
+
+    @property
+    def language(self) -> str | None:
+        """The most preferred language, e.g. ``de-AT``."""
+        return self.languages[0] if self.languages else None
+
+
+def read_visitor(facts: RequestFacts, site: Mapping[str, Any] | None, *, salt: Salt) -> Visitor:
+    """The visitor behind ``facts`` on ``site`` (None for an unknown domain: nothing is set).
+
+    ``salt`` is the day's salt for the hashed visitor id, or a callable returning it (called
+    only when consent is denied).
+    """
+    agent = parse_agent(facts.user_agent, facts.headers)
+    bot = detect_bot(facts.user_agent, facts.method)
+    country = parse_country(facts.headers.get("cloudfront-viewer-country"))
+    consent = read_consent(facts, (site or {}).get("consent"), country)
+    visitor_id, id_cookies = visitor_identity(facts, consent.state, salt=salt, domain=facts.host)
+    return Visitor(
+        user_agent=facts.user_agent,
+        device=agent.form,
+        device_classes=agent.classes,
+        os=agent.os,
+        browser=agent.browser,
+        country=country,
+        languages=parse_accept_language(facts.headers.get("accept-language", "")[:1024]),
+        referrer_host=referrer_host(facts.headers.get("referer")),
+        is_bot=bot.is_bot,
+        bot_name=bot.name,
+        consent=consent.state,
+        visitor_id=visitor_id,
+        set_cookies=(consent.set_cookies + id_cookies) if site is not None else (),
+    )
+
+
+def parse_country(value: str | None) -> str | None:
+    code = (value or "").strip().upper()
+    return code if _COUNTRY_RE.fullmatch(code) else None
+
+
+@lru_cache(maxsize=1024)
+def parse_accept_language(header: str) -> tuple[str, ...]:
+    """``de-AT,de;q=0.9,en;q=0.5,fr;q=0`` -> ``("de-AT", "de", "en")``: by q, then by order.
+
+    Tags are normalised to ``ll-RR`` case; ``*`` and malformed entries are skipped.
+    """
+    ranked: list[tuple[float, int, str]] = []
+    for index, item in enumerate(header.split(",")[:64]):
+        tag, _, params = item.partition(";")
+        tag = tag.strip()
+        if not _LANGUAGE_RE.fullmatch(tag):
+            continue
+        q = 1.0
+        match = _Q_RE.search(params)
+        if match:
+            q = min(float(match.group(1)), 1.0)
+        elif "q" in params.lower():
+            continue  # a q we cannot read: the tag cannot be ranked, leave it out
+        if q > 0:
+            ranked.append((-q, index, _normalise_tag(tag)))
+    ranked.sort()
+    seen: dict[str, None] = {}
+    for _, _, tag in ranked:
+        seen.setdefault(tag, None)
+    return tuple(seen)[:MAX_LANGUAGES]
+
+
+def _normalise_tag(tag: str) -> str:
+    first, *rest = tag.split("-")
+    parts = [first.lower()]
+    for part in rest:
+        parts.append(
+            part.upper() if len(part) == 2 else part.title() if len(part) == 4 else part.lower()
+        )
+    return "-".join(parts)
+
+
+def referrer_host(value: str | None) -> str | None:
+    """The host of the Referer header, normalised like our own domains, or None."""
+    if not value:
+        return None
+    try:
+        host = urlsplit(value.strip()[:2048]).hostname
+    except ValueError:
+        return None
+    return normalize_host(host) if host else None

@@ -1,0 +1,192 @@
+"""Request facts: host, slug, query, headers, cookies, IP — defensive against any input."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.redirect.request import (
+    RequestFacts,
+    normalize_host,
+    parse_cookies,
+    parse_query,
+    parse_slug,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("go.example", "go.example"),
+        ("Go.Example:8000", "go.example"),
+        ("go.example.", "go.example"),
+        ("  go.localhost ", "go.localhost"),
+        ("bücher.example", "xn--bcher-kva.example"),
+        ("BÜCHER.example:443", "xn--bcher-kva.example"),
+        ("xn--bcher-kva.example", "xn--bcher-kva.example"),
+        ("127.0.0.1:8000", "127.0.0.1"),
+        ("[::1]:8000", "[::1]"),
+        ("", None),
+        (None, None),
+        ("go.example:http", None),
+        ("a..b", None),
+        ("evil.example/path", None),
+        ("evil.example\r\nX-Injected: 1", None),
+        ("-bad.example", None),
+        ("x" * 64 + ".example", None),
+        ("[not-an-ip]", None),
+        ("a:b:c", None),
+        ("\udcff.example", None),
+    ],
+)
+def test_host_is_lower_cased_port_stripped_and_punycoded(raw, expected):
+    assert normalize_host(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "slug"),
+    [
+        ("/spring-sale", "spring-sale"),
+        ("spring-sale", "spring-sale"),
+        ("/Spring_Sale", "Spring_Sale"),
+        ("/spring-sale/", "spring-sale"),
+        ("/spring%2Dsale", "spring-sale"),
+        ("/a", "a"),
+        ("/" + "a" * 64, "a" * 64),
+        ("/" + "a" * 65, None),
+        ("/-starts-with-dash", None),
+        ("/_/health", None),
+        ("/_reserved", None),
+        ("/a/b", None),
+        ("/a%2Fb", None),
+        ("/a%252Db", None),  # decoded once only: "a%2Db" is not a slug
+        ("/caf%C3%A9", None),
+        ("/%ff%fe", None),
+        ("/a b", None),
+        ("/a\r\nb", None),
+        ("/", None),
+        ("", None),
+    ],
+)
+def test_slug_is_percent_decoded_once_and_validated(path, slug):
+    assert parse_slug(path) == slug
+
+
+def test_root_path_is_root():
+    assert RequestFacts.from_request(method="GET", host="go.example", path="/").is_root
+    assert RequestFacts.from_request(method="GET", host="go.example", path="").is_root
+    assert not RequestFacts.from_request(method="GET", host="go.example", path="/x").is_root
+
+
+def test_query_from_a_raw_string_keeps_order_and_decodes():
+    assert parse_query("?b=2&a=1&b=3&e=&sp=a+b&pct=%41%2B") == [
+        ("b", "2"),
+        ("a", "1"),
+        ("b", "3"),
+        ("e", ""),
+        ("sp", "a b"),
+        ("pct", "A+"),
+    ]
+
+
+class MultiDict(dict):
+    """Like Chalice's: a mapping whose getlist gives every value."""
+
+    def getlist(self, key):
+        return self[key]
+
+
+def test_query_from_mappings_multidicts_and_pairs():
+    assert parse_query({"a": "1", "b": ["2", "3"]}) == [("a", "1"), ("b", "2"), ("b", "3")]
+    assert parse_query(MultiDict(a=["1", "2"])) == [("a", "1"), ("a", "2")]
+    assert parse_query([("a", "1"), ("a", "2")]) == [("a", "1"), ("a", "2")]
+    assert parse_query(None) == []
+
+
+def test_query_garbage_keeps_what_parsed_and_never_raises():
+    assert parse_query([("a", "1"), "not-a-pair", ("b", "2")]) == [("a", "1")]
+    assert parse_query(12345) == []
+    assert parse_query("&&=&a=%zz&%ff=%fe") == [("a", "%zz"), ("\ufffd", "\ufffd")]
+
+
+def test_headers_are_case_insensitive():
+    facts = RequestFacts.from_request(
+        method="get",
+        host=None,
+        path="/x",
+        headers={"HOST": "Go.Example", "User-Agent": " UA ", "X-Multi": ["a", "b"]},
+    )
+    assert facts.method == "GET"
+    assert facts.host == "go.example"
+    assert facts.user_agent == "UA"
+    assert facts.headers["x-multi"] == "a, b"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("rb_vid=abc; rb_consent=1", {"rb_vid": "abc", "rb_consent": "1"}),
+        ('rb_vid="abc"', {"rb_vid": "abc"}),
+        ("a=1; a=2", {"a": "1"}),
+        ("garbage; ;;=x; rb_vid=ok; =; b", {"rb_vid": "ok"}),
+        ('bad"cookie=\\x; rb_vid=ok', {'bad"cookie': "\\x", "rb_vid": "ok"}),
+        ("x=a=b", {"x": "a=b"}),
+        ("", {}),
+        (None, {}),
+    ],
+)
+def test_cookie_header_parsing_is_robust(header, expected):
+    assert parse_cookies(header) == expected
+
+
+def test_one_malformed_cookie_does_not_hide_the_others():
+    # http.cookies.SimpleCookie drops everything after a bad cookie; we must not.
+    assert parse_cookies('x="unterminated; rb_vid=0123; y=\x00')["rb_vid"] == "0123"
+
+
+def test_source_ip_is_validated_and_canonical():
+    def ip(value):
+        return RequestFacts.from_request(
+            method="GET", host="h", path="/", source_ip=value
+        ).source_ip
+
+    assert ip("203.0.113.7") == "203.0.113.7"
+    assert ip("2001:DB8::1") == "2001:db8::1"
+    assert ip("not an ip") is None
+    assert ip(None) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "https"),
+    [
+        ({"CloudFront-Forwarded-Proto": "https"}, True),
+        ({"X-Forwarded-Proto": "https"}, True),
+        ({"X-Forwarded-Proto": "https, http"}, True),
+        ({"X-Forwarded-Proto": "http"}, False),
+        ({}, False),
+    ],
+)
+def test_https_comes_from_forwarded_proto(headers, https):
+    facts = RequestFacts.from_request(method="GET", host="h", path="/", headers=headers)
+    assert facts.is_https is https
+
+
+def test_platform_click_ids_keep_name_and_value_exactly_and_skip_empty():
+    facts = RequestFacts.from_request(
+        method="GET",
+        host="h",
+        path="/x",
+        query=[("fbclid", "IwAR2xYz_-AbC"), ("fbclid", "second"), ("sccid", "s1"), ("gclid", "")],
+    )
+    assert facts.platform_click_ids == {"fbclid": "IwAR2xYz_-AbC", "ScCid": "s1"}
+    assert facts.platform_click_id_params == [("fbclid", "IwAR2xYz_-AbC"), ("sccid", "s1")]
+
+
+@pytest.mark.parametrize(
+    "soup",
+    [b"\xff\xfe\x00", "\x00\r\n", object(), 3.5, ["a"], {"a": object()}],
+)
+def test_any_input_type_never_raises(soup):
+    facts = RequestFacts.from_request(
+        method=soup, host=soup, path=soup, query=soup, headers=soup, source_ip=soup
+    )
+    assert facts.slug is None
