@@ -1,0 +1,327 @@
+"""The value types of links.yaml: what each kind of field accepts, how it is normalised, and what
+a person is told when it is wrong.
+
+Every custom error is a `PydanticCustomError` of type ``rebound`` whose message is final (the
+loader shows it as is). A model-level check that is about one field names it in the error's
+context (``field``), so the loader can point at that field.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import idna
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from chalicelib.config.yamldoc import source_text
+from chalicelib.links.record import REGIONS
+
+MAX_URL_LENGTH = 2048
+DEVICES = ("ios", "android", "mobile", "tablet", "desktop")
+PLATFORM_NAMES = ("meta", "tiktok", "linkedin", "google", "pinterest", "snapchat", "reddit")
+
+SLUG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_SSM_RE = re.compile(r"ssm:/[A-Za-z0-9_.\-/]+")
+_SECRETS_MANAGER_RE = re.compile(r"secretsmanager:[A-Za-z0-9/_+=.@:-]+")
+_LANGUAGE_RE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+_DIGITS_RE = re.compile(r"[0-9]{1,32}")
+# Codes people write for a country whose ISO code differs.
+_COUNTRY_HINTS = {"UK": "GB", "EL": "GR"}
+
+
+def invalid(message: str, field: str | None = None) -> PydanticCustomError:
+    """A validation error with a final, human message (and, optionally, the field it is about)."""
+    context: dict[str, Any] = {"message": message}
+    if field:
+        context["field"] = field
+    # The message goes in through the context so that braces in it are never taken as a template.
+    return PydanticCustomError("rebound", "{message}", context)
+
+
+def _as_text(value: Any) -> Any:
+    """Numbers and dates written unquoted count as the text written (`007` -> "007")."""
+    source = source_text(value)
+    if source is not None:
+        return source
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # programmatic callers: a number where an id is expected
+    return value
+
+
+def _printable(value: str) -> str:
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            raise invalid(f"contains a control character (U+{ord(ch):04X})")
+    return value
+
+
+def _digits(value: str) -> str:
+    if not _DIGITS_RE.fullmatch(value):
+        raise invalid("expected an ID made of digits only")
+    return value
+
+
+def _identifier(value: str) -> str:
+    if not _ID_RE.fullmatch(value):
+        raise invalid("expected an ID: letters, digits, `_`, `.`, `:` or `-`, at most 128")
+    return value
+
+
+def _slug(value: str) -> str:
+    if not SLUG_RE.fullmatch(value):
+        raise invalid(
+            "expected 1 to 64 letters, digits, `-` or `_`, starting with a letter or digit"
+        )
+    return value
+
+
+def normalize_host(value: str) -> str:
+    """`Go.Bücher.example` -> `go.xn--bcher-kva.example`; anything but a bare host is an error."""
+    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in value):
+        raise invalid("a host name cannot contain spaces or control characters")
+    if "://" in value:
+        raise invalid("expected a host name only, such as go.brand.com, not a URL")
+    if any(ch in value for ch in "/?#\\"):
+        raise invalid("expected a host name only, without a path")
+    if "@" in value:
+        raise invalid("expected a host name only, without a user name")
+    if ":" in value:
+        raise invalid("expected a host name only, without a port (the port is ignored)")
+    host = value[:-1] if value.endswith(".") else value
+    try:
+        ascii_host = idna.encode(host, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise invalid(f"not a valid host name: {exc}") from None
+    if len(ascii_host) > 253:
+        raise invalid("a host name is at most 253 characters long")
+    return ascii_host
+
+
+def check_url(value: str) -> str:
+    """An absolute http(s) URL that is safe to redirect to; returned exactly as written."""
+    if len(value) > MAX_URL_LENGTH:
+        raise invalid(f"URL is {len(value)} characters long; the limit is {MAX_URL_LENGTH}")
+    for pos, ch in enumerate(value, 1):
+        if ch.isspace() or unicodedata.category(ch) in ("Cc", "Cs"):
+            raise invalid(
+                f"URL contains whitespace or a control character at position {pos}; "
+                "percent-encode it (a space is %20)"
+            )
+    if "\\" in value:
+        # Browsers read `\` as `/` in http(s) URLs: left in, it can change which host is visited.
+        raise invalid("URL contains a backslash; percent-encode it as %5C")
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or parts.port >= 0
+    except ValueError:
+        raise invalid("not a valid URL (check the host and port)") from None
+    if parts.scheme not in ("http", "https"):
+        raise invalid("URL must start with https:// or http://")
+    if "@" in parts.netloc:
+        raise invalid("URL must not contain a user name or password (user:password@)")
+    if not parts.hostname or not port_ok:
+        raise invalid("URL needs a host, e.g. https://shop.example/")
+    return value
+
+
+def check_secret_ref(value: str) -> str:
+    """A reference to where a credential is kept. The value itself is never echoed back."""
+    if _SSM_RE.fullmatch(value) or _SECRETS_MANAGER_RE.fullmatch(value):
+        return value
+    if value.startswith("ssm:"):
+        raise invalid(
+            "an SSM reference is `ssm:/` followed by the parameter's path, "
+            "e.g. ssm:/rebound/prod/meta-token"
+        )
+    if value.startswith("secretsmanager:"):
+        raise invalid("a Secrets Manager reference is `secretsmanager:` and the secret's name")
+    raise invalid(
+        "credentials are not written in this file: store the value in SSM Parameter Store or "
+        "Secrets Manager and use a reference here (ssm:/path or secretsmanager:name)"
+    )
+
+
+@cache
+def iso_countries() -> frozenset[str]:
+    """ISO 3166-1 alpha-2 codes (loaded on first use: only validation needs them)."""
+    import pycountry
+
+    return frozenset(c.alpha_2 for c in pycountry.countries)
+
+
+def _country(value: str) -> str:
+    code = value.upper()
+    if code in iso_countries():
+        return code
+    if code in REGIONS:
+        raise invalid(f"{code} is a region; regions are allowed only in consent.require_in")
+    hint = f"; did you mean {_COUNTRY_HINTS[code]}?" if code in _COUNTRY_HINTS else ""
+    raise invalid(f"{value} is not an ISO 3166-1 alpha-2 country code{hint}")
+
+
+def _country_or_region(value: str) -> str:
+    code = value.upper()
+    return code if code in REGIONS else _country(value)
+
+
+def _language(value: str) -> str:
+    """BCP 47 casing: `DE_at` -> `de-AT`, `zh-hant` -> `zh-Hant`."""
+    if not _LANGUAGE_RE.fullmatch(value):
+        raise invalid("expected a language tag such as de or de-AT")
+    first, *rest = re.split(r"[-_]", value)
+    out = [first.lower()]
+    for part in rest:
+        if len(part) == 2 and part.isalpha():
+            out.append(part.upper())
+        elif len(part) == 4 and part.isalpha():
+            out.append(part.title())
+        else:
+            out.append(part.lower())
+    return "-".join(out)
+
+
+def _device(value: Any) -> Any:
+    if isinstance(value, str) and value.lower() in DEVICES:
+        return value.lower()
+    raise invalid(f"expected one of {', '.join(DEVICES)}")
+
+
+def _link_ref(value: str) -> str:
+    host, sep, slug = value.partition("/")
+    if not sep:
+        raise invalid("expected domain/slug, e.g. go.brand.com/spring-sale")
+    return f"{normalize_host(host)}/{_slug(slug)}"
+
+
+def _query_value(value: Any) -> str | bool:
+    if isinstance(value, bool):
+        return value
+    value = _as_text(value)
+    if isinstance(value, str):
+        return _printable(value)
+    raise invalid("expected a string (equals), true (present) or false (absent)")
+
+
+def _to_datetime(value: Any) -> Any:
+    if isinstance(value, bool | int | float):
+        # pydantic would read a number as a Unix time; in a config that is almost surely a slip.
+        raise invalid("expected a date and time such as 2026-11-01T00:00:00Z")
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    """Naive times are UTC; aware ones are converted. Always a plain `datetime`."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime(
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+        tzinfo=UTC,
+    )
+
+
+def format_utc(value: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`; fractions of a second only when there are some."""
+    value = _utc(value)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}"
+    return text + "Z"
+
+
+def _pattern(pattern: str, **extra: Any) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": pattern, **extra})
+
+
+def _id_pattern(pattern: str) -> WithJsonSchema:
+    # Unquoted numbers are accepted (`pixel_id: 1234`): editors should not flag them.
+    return WithJsonSchema({"type": ["string", "number"], "pattern": pattern})
+
+
+Text = Annotated[
+    str,
+    BeforeValidator(_as_text),
+    Field(min_length=1),
+    AfterValidator(_printable),
+    WithJsonSchema({"type": ["string", "number"], "minLength": 1}),
+]
+Int = StrictInt
+Bool = StrictBool
+Slug = Annotated[
+    str, BeforeValidator(_as_text), AfterValidator(_slug), _id_pattern(f"^{SLUG_RE.pattern}$")
+]
+Identifier = Annotated[
+    str,
+    BeforeValidator(_as_text),
+    AfterValidator(_identifier),
+    _id_pattern(f"^{_ID_RE.pattern}$"),
+]
+Digits = Annotated[str, BeforeValidator(_as_text), AfterValidator(_digits), _id_pattern("^[0-9]+$")]
+Host = Annotated[
+    str,
+    BeforeValidator(_as_text),
+    AfterValidator(normalize_host),
+    WithJsonSchema({"type": "string", "format": "idn-hostname"}),
+]
+Url = Annotated[
+    str,
+    AfterValidator(check_url),
+    WithJsonSchema(
+        {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": MAX_URL_LENGTH}
+    ),
+]
+SecretRef = Annotated[
+    str,
+    BeforeValidator(_as_text),
+    AfterValidator(check_secret_ref),
+    _pattern(r"^(ssm:/|secretsmanager:)\S+$", description="ssm:/path or secretsmanager:name"),
+]
+Country = Annotated[
+    str, BeforeValidator(_as_text), AfterValidator(_country), _pattern("^[A-Za-z]{2}$")
+]
+CountryOrRegion = Annotated[
+    str,
+    BeforeValidator(_as_text),
+    AfterValidator(_country_or_region),
+    _pattern("^([A-Za-z]{2}|EU|EEA)$"),
+]
+Language = Annotated[str, AfterValidator(_language), _pattern(f"^{_LANGUAGE_RE.pattern}$")]
+Device = Annotated[str, PlainValidator(_device), WithJsonSchema({"enum": list(DEVICES)})]
+LinkRef = Annotated[
+    str,
+    AfterValidator(_link_ref),
+    WithJsonSchema({"type": "string", "pattern": "^[^/]+/[A-Za-z0-9][A-Za-z0-9_-]*$"}),
+]
+QueryValue = Annotated[
+    str | bool,
+    PlainValidator(_query_value),
+    WithJsonSchema({"type": ["string", "number", "boolean"]}),
+]
+UtcDateTime = Annotated[
+    datetime,
+    BeforeValidator(_to_datetime),
+    AfterValidator(_utc),
+    PlainSerializer(format_utc, return_type=str, when_used="json"),
+]
