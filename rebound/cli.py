@@ -122,9 +122,7 @@ def apply(file: str, prune: bool, yes: bool) -> None:
     if the_plan.empty:
         return
     if not yes:
-        if not sys.stdin.isatty():
-            raise click.UsageError("not a terminal: pass --yes to apply without confirmation")
-        click.confirm("Apply these changes?", abort=True)
+        _confirm()
     try:
         store.write(the_plan.writes())
     except ConcurrentChangeError as exc:
@@ -206,6 +204,12 @@ def local(port: int | None) -> None:
     from rebound.local import run_local_stack
 
     run_local_stack(api_port=port)
+
+
+def _confirm() -> None:
+    if not sys.stdin.isatty():
+        raise click.UsageError("not a terminal: pass --yes to apply without confirmation")
+    click.confirm("Apply these changes?", abort=True)
 
 
 def _fmt(value: Any) -> str:

@@ -83,3 +83,89 @@ def test_local_flag_without_a_stack_is_a_clear_user_error(stack, tmp_path):
     )
     assert result.returncode == 1
     assert "no local stack is listening" in result.stderr
+
+
+CHROME = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/130.0.0.0 Safari/537.36"
+)
+BOTS = [
+    "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "Twitterbot/1.0",
+    "curl/8.5.0",
+]
+
+
+def click(stack, slug: str, ua: str, **headers: str) -> int:
+    """One request to the branded domain, the way a browser sends it (Host: go.localhost)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", stack.api_port, timeout=10)
+    conn.request(
+        "GET",
+        f"/{slug}",
+        headers={"Host": f"go.localhost:{stack.api_port}", "User-Agent": ua, **headers},
+    )
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_clicks_reach_the_lake_and_rebound_query_counts_them(stack):
+    import time
+
+    humans, bots = 7, len(BOTS)
+    for _ in range(humans):
+        assert click(stack, "pricing", CHROME) == 302
+    for ua in BOTS:
+        assert click(stack, "pricing", ua) == 302
+
+    deadline = time.monotonic() + 30
+    while True:
+        result = stack.rebound(
+            "query",
+            "select count(*) as clicks, count_if(is_bot) as bots from clicks_raw where slug = 'pricing'",
+            "--format",
+            "json",
+        )
+        assert result.returncode == 0, result.stderr
+        (row,) = json.loads(result.stdout)
+        if row["clicks"] >= humans + bots or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert row == {"clicks": humans + bots, "bots": bots}
+
+    saved = stack.rebound("query", "--saved", "human_vs_bot", "--format", "json")
+    assert saved.returncode == 0, saved.stderr
+    pricing = next(r for r in json.loads(saved.stdout) if r["slug"] == "pricing")
+    assert (pricing["human_clicks"], pricing["bot_clicks"]) == (humans, bots)
+
+
+def test_no_full_ip_email_or_phone_in_the_lake_or_the_click_index(stack):
+    import gzip
+    import re
+
+    import boto3
+
+    assert click(stack, "spring-sale", CHROME, **{"X-Forwarded-For": "198.51.100.23"}) == 302
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    endpoint = f"http://127.0.0.1:{stack.aws_port}"
+    s3 = session.client("s3", endpoint_url=endpoint)
+    ddb = session.client("dynamodb", endpoint_url=endpoint)
+    (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"] if "-lake-" in b["Name"]]
+    texts = []
+    for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+        texts.append(
+            gzip.decompress(body).decode() if obj["Key"].endswith(".gz") else body.decode()
+        )
+    texts += [json.dumps(i) for i in ddb.scan(TableName="rebound-local-click-index")["Items"]]
+    assert texts, "nothing archived yet"
+    everything = "\n".join(texts)
+    full_ipv4 = re.findall(r"\b(?:\d{1,3}\.){3}\d{1,3}\b(?!/)", everything)
+    assert [ip for ip in full_ipv4 if not ip.endswith(".0")] == []
+    assert "127.0.0.1" not in everything
+    assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", everything)
+    assert not re.search(r"\+\d{8,15}\b", everything)
