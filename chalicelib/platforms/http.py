@@ -1,0 +1,176 @@
+"""Sending one platform request, and retrying it only when retrying can help.
+
+``HttpRequest`` is what an adapter builds; ``Outcome`` is what its ``classify`` makes of the
+answer. The transport is plain ``urllib`` (no dependency, nothing to warm up): redirects are not
+followed (a platform API never redirects a POST; following one could carry a token elsewhere),
+only http/https URLs are opened, and every failure below HTTP is a ``TransportError``, which is
+retryable.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+OK, RETRY, PERMANENT = "ok", "retry", "permanent"
+
+DEFAULT_TIMEOUT = 10.0
+
+# Query parameters and headers that carry credentials: masked whenever a request is shown.
+_SECRET_PARAMS = frozenset({"access_token", "api_secret"})
+_SECRET_HEADERS = frozenset({"authorization", "access-token"})
+_MASK = "***"
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One exact request to a platform, and the events it carries.
+
+    ``str()``/``repr()`` mask credentials (query ``access_token``/``api_secret``, the
+    ``Authorization`` and ``Access-Token`` headers); log those, never ``url`` or ``headers``.
+    """
+
+    method: str
+    url: str = field(repr=False)
+    headers: Mapping[str, str] = field(repr=False)
+    body: Any = field(repr=False)
+    event_ids: tuple[str, ...] = ()
+
+    def data(self) -> bytes:
+        """The body as sent: compact UTF-8 JSON."""
+        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with credential parameters masked."""
+        parts = urlsplit(self.url)
+        query = [(k, _MASK if k in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query)]
+        return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
+
+    @property
+    def safe_headers(self) -> dict[str, str]:
+        return {k: (_MASK if k.lower() in _SECRET_HEADERS else v) for k, v in self.headers.items()}
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The credentials this request carries (to keep them out of reasons and logs)."""
+        values = [v for k, v in parse_qsl(urlsplit(self.url).query) if k in _SECRET_PARAMS]
+        for name, value in self.headers.items():
+            if name.lower() in _SECRET_HEADERS:
+                values += [value, value.split(" ", 1)[-1]]
+        return tuple(sorted({v for v in values if len(v) >= 4}, key=len, reverse=True))
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.safe_url} ({len(self.event_ids)} events)"
+
+    def __repr__(self) -> str:
+        return (
+            f"HttpRequest(method={self.method!r}, url={self.safe_url!r}, "
+            f"headers={self.safe_headers!r}, events={len(self.event_ids)})"
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a platform's answer means: ``ok``, ``retry`` (later may work) or ``permanent``.
+
+    ``partial`` is set on an ``ok`` answer that still refused some events (TikTok 20001,
+    per-event errors on Pinterest or LinkedIn); ``reason`` says which. Retrying would send the
+    accepted ones twice, so the dispatcher records it instead.
+    """
+
+    kind: Literal["ok", "retry", "permanent"]
+    reason: str = ""
+    partial: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == OK
+
+
+class TransportError(Exception):
+    """No HTTP answer (refused, reset, timed out, DNS): always worth a retry."""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        return None  # the 3xx is returned as the answer and classified as permanent
+
+
+_opener = urllib.request.build_opener(_NoRedirect())
+
+
+def send(request: HttpRequest, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, bytes]:
+    """Send ``request``; returns (status, body) for any HTTP answer, raises ``TransportError``."""
+    scheme = urlsplit(request.url).scheme
+    if scheme not in ("http", "https"):
+        raise ValueError(f"refusing to send to a {scheme or 'relative'} URL")
+    req = urllib.request.Request(  # noqa: S310 - scheme checked above
+        request.url,
+        data=request.data() if request.body is not None else None,
+        headers=dict(request.headers),
+        method=request.method,
+    )
+    try:
+        with _opener.open(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, err.read()
+    except urllib.error.URLError as err:
+        # The reason only (never the URL: it may carry a token).
+        raise TransportError(f"{type(err.reason).__name__}: {err.reason}") from None
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as err:
+        raise TransportError(f"{type(err).__name__}: {err}") from None
+    except OSError as err:
+        raise TransportError(f"{type(err).__name__}: {err.strerror or err}") from None
+
+
+def _scrub(outcome: Outcome, request: HttpRequest) -> Outcome:
+    """A platform that echoes the token back must not get it into our records."""
+    reason = outcome.reason
+    for secret in request.secret_values():
+        reason = reason.replace(secret, _MASK)
+    return outcome if reason == outcome.reason else replace(outcome, reason=reason)
+
+
+def backoff(attempt: int, base_delay: float, max_delay: float, rng: Any = random) -> float:
+    """Full jitter: uniform in [0, min(max_delay, base_delay * 2**(attempt-1))]."""
+    return rng.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1)))
+
+
+def send_with_retries(
+    request: HttpRequest,
+    classify: Callable[[int, bytes], Outcome],
+    attempts: int = 4,
+    base_delay: float = 0.2,
+    max_delay: float = 5.0,
+    sleep: Callable[[float], Any] = time.sleep,
+    rng: Any = random,
+    timeout: float = DEFAULT_TIMEOUT,
+    transport: Callable[..., tuple[int, bytes]] = send,
+) -> tuple[Outcome, int]:
+    """Send until ``ok`` or ``permanent``, or ``attempts`` run out; returns (outcome, attempts).
+
+    Only ``retry`` outcomes (429, 5xx, the platform's transient codes, transport errors) are
+    retried, after an exponential backoff with full jitter. ``sleep`` and ``rng`` are injectable.
+    """
+    outcome = Outcome(RETRY, "not sent")
+    for attempt in range(1, max(1, attempts) + 1):
+        try:
+            status, body = transport(request, timeout=timeout)
+        except TransportError as err:
+            outcome = Outcome(RETRY, f"transport error: {err}")
+        else:
+            outcome = _scrub(classify(status, body), request)
+        if outcome.kind != RETRY or attempt >= attempts:
+            return outcome, attempt
+        sleep(backoff(attempt, base_delay, max_delay, rng))
+    return outcome, max(1, attempts)
