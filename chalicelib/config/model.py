@@ -90,6 +90,9 @@ class Consent(_Model):
     require_in: list[CountryOrRegion] = Field(default_factory=list)
     """Countries (ISO 3166-1 alpha-2) or regions (EU, EEA: the EEA and the UK) where consent is
     required before anything is sent."""
+    limited_data_use: Bool = False
+    """Ask platforms to restrict processing (Meta LDU, TikTok limited_data_use, Pinterest
+    opt_out, Google ad_personalization denied), e.g. for US state privacy laws."""
 
 
 class Domain(_Model):
@@ -124,6 +127,8 @@ class MetaPlatform(_Platform):
     test_event_code: Identifier | None = None
     page_view_event: Annotated[Text, Field(max_length=50)] = "PageView"
     """Event sent for a click: PageView or a custom event name."""
+    api_version: Annotated[str, Field(pattern=r"^v\d{1,3}\.\d$")] = "v26.0"
+    """Graph API version of the Conversions API endpoint."""
 
 
 class TikTokPlatform(_Platform):
@@ -180,7 +185,11 @@ class GooglePlatform(_Platform):
     ads_account_id: Digits | None = None
     """Google Ads customer ID, digits only (no dashes)."""
     ads_conversion_action: Identifier | None = None
+    ads_login_account_id: Digits | None = None
+    """Manager account through which the Ads account is reached, if any."""
     oauth_token: SecretRef | None = None
+    validate_only: Bool = False
+    """Ask Google to validate without recording (GA4 debug endpoint, Data Manager validateOnly)."""
 
     @model_validator(mode="after")
     def _pairs(self) -> GooglePlatform:

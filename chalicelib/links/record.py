@@ -113,6 +113,7 @@ def site_of(domain_spec: dict[str, Any]) -> dict[str, Any]:
             "honor_gpc": bool(consent.get("honor_gpc", True)),
             "honor_dnt": bool(consent.get("honor_dnt", False)),
             "require_in": expand_regions(list(consent.get("require_in") or [])),
+            "limited_data_use": bool(consent.get("limited_data_use", False)),
         },
     }
 

@@ -15,12 +15,25 @@ from chalicelib.config.model import Link
 
 DESIGN_EXAMPLE = Path(__file__).parent / "fixtures" / "design_example.yaml"
 DOMAINS = [
-    {"name": "go.localhost", "consent": {"honor_gpc": True, "honor_dnt": False, "require_in": []}},
+    {
+        "name": "go.localhost",
+        "consent": {
+            "honor_gpc": True,
+            "honor_dnt": False,
+            "require_in": [],
+            "limited_data_use": False,
+        },
+    },
     {
         "name": "xn--bcher-kva.example",
         "root_url": "https://bücher.example/",
         "expired_url": "https://bücher.example/abgelaufen",
-        "consent": {"honor_gpc": False, "honor_dnt": True, "require_in": ["EU", "CH"]},
+        "consent": {
+            "honor_gpc": False,
+            "honor_dnt": True,
+            "require_in": ["EU", "CH"],
+            "limited_data_use": True,
+        },
         "conversion_secret": "secretsmanager:rebound/buecher",
         "default_country": "DE",
     },
@@ -90,6 +103,7 @@ def test_every_platform_round_trips():
             "access_token": "ssm:/m",
             "test_event_code": "TEST1",
             "page_view_event": "Visited Link",
+            "api_version": "v25.0",
             "endpoint": "http://127.0.0.1:9000/meta",
             "dry_run": True,
         },
@@ -105,7 +119,9 @@ def test_every_platform_round_trips():
             "ga4_api_secret": "ssm:/g",
             "ads_account_id": "1234567890",
             "ads_conversion_action": "987",
+            "ads_login_account_id": "555",
             "oauth_token": "ssm:/o",
+            "validate_only": True,
             "dry_run": False,
         },
         "pinterest": {

@@ -60,7 +60,12 @@ def test_design_example_domain_audience_and_platform_specs():
         "name": "go.localhost",
         "root_url": "https://shop.example/",
         "not_found_url": "https://shop.example/missing",
-        "consent": {"honor_gpc": True, "honor_dnt": True, "require_in": ["EU"]},
+        "consent": {
+            "honor_gpc": True,
+            "honor_dnt": True,
+            "require_in": ["EU"],
+            "limited_data_use": False,
+        },
         "conversion_secret": "ssm:/rebound/dev/go.localhost/conversion-secret",
     }
     assert config.audiences[0].spec() == {
@@ -75,6 +80,7 @@ def test_design_example_domain_audience_and_platform_specs():
         "access_token": "ssm:/rebound/dev/meta-token",
         "test_event_code": "TEST123",
         "page_view_event": "PageView",
+        "api_version": "v26.0",
         "dry_run": False,
     }
     assert specs["linkedin"] == {
@@ -106,7 +112,12 @@ def test_minimal_domain_and_audience_specs():
     )
     assert config.domains[0].spec() == {
         "name": "go.localhost",
-        "consent": {"honor_gpc": True, "honor_dnt": False, "require_in": []},
+        "consent": {
+            "honor_gpc": True,
+            "honor_dnt": False,
+            "require_in": [],
+            "limited_data_use": False,
+        },
     }
     assert config.audiences[0].spec() == {
         "id": "all",
