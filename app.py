@@ -114,6 +114,36 @@ def archiver(event):
     )
 
 
+@cache
+def dispatcher_service():
+    from chalicelib.dispatch.dispatcher import ConfigView, Dispatcher
+    from chalicelib.dispatch.ledger import Ledger
+    from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder
+    from chalicelib.secrets import default_secrets
+
+    ddb = resources.client("dynamodb")
+    return Dispatcher(
+        config=ConfigView(ddb, NAMES.links_table),
+        secrets=default_secrets(),
+        ledger=Ledger(ddb, NAMES.state_table),
+        dead_letters=DeadLetters(resources.client("sqs"), NAMES.platform_dlq),
+        recorder=DryRunRecorder(resources.client("s3"), NAMES.lake_bucket_name()),
+        dry_run_default=os.environ.get("REBOUND_PLATFORMS_DRY_RUN") == "1",
+    )
+
+
+@app.on_kinesis_record(
+    stream=NAMES.clicks_stream,
+    batch_size=500,
+    starting_position="TRIM_HORIZON",
+    maximum_batching_window_in_seconds=1,
+    name="dispatcher",
+)
+def dispatcher(event):
+    """Server-side events to the ad platforms: batched, retried, idempotent, consent-aware."""
+    return dispatcher_service().handle(event.to_dict())
+
+
 @app.on_sqs_message(queue=NAMES.clicks_fallback_queue, batch_size=10, name="republisher")
 def republisher(event):
     """Clicks that Kinesis refused at redirect time, put back on the stream."""

@@ -87,6 +87,8 @@ def load_app() -> ModuleType:
 def local_environment(outputs: dict[str, str]) -> None:
     """What the Lambda functions would get from the deployed stage's configuration."""
     os.environ.setdefault("REBOUND_LINK_CACHE_TTL", "1")
+    # Platform events go to the dry-run record unless a platform sets its own `endpoint`.
+    os.environ.setdefault("REBOUND_PLATFORMS_DRY_RUN", "1")
     os.environ["REBOUND_LAKE_BUCKET"] = outputs["LakeBucketName"]
 
 

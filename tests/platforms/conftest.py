@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,11 +42,13 @@ class FakePlatform:
         self.received: list[Received] = []
         self._script: deque[tuple[int, bytes]] = deque()
         self.default: tuple[int, bytes] = (200, b"{}")
+        self.delay = 0.0  # seconds before answering: a slow platform
         self._lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                time.sleep(fake.delay)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 parts = urlsplit(self.path)

@@ -1,0 +1,1 @@
+"""Server-side platform events: the second consumer of the click stream."""

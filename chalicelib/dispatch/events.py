@@ -1,0 +1,120 @@
+"""From a stream envelope to the platform events it calls for. Pure: no AWS, no HTTP.
+
+Which events fire when (PLATFORMS.md): a human click on a link in an audience with `send_to`
+fires a page view on each of those platforms; a conversion postback fires on the platforms its
+original click went to. Consent denied, GPC/DNT (already folded into the click's `consent` by the
+redirect), a bot, or an unattributed conversion: no event at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.platforms.event import PAGE_VIEW, PlatformEvent
+
+DENIED = "denied"
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One event for one platform."""
+
+    platform: str
+    event: PlatformEvent
+
+
+def wanted_events(
+    envelope: Mapping[str, Any], sites: Mapping[str, Mapping[str, Any]]
+) -> list[Wanted]:
+    """The platform events an envelope calls for. `sites`: domain name -> the domain's site."""
+    kind = envelope.get("kind")
+    if kind == "click":
+        return _for_click(envelope, sites)
+    if kind == "conversion":
+        return _for_conversion(envelope, sites)
+    return []
+
+
+def _for_click(envelope: Mapping[str, Any], sites: Mapping[str, Mapping[str, Any]]) -> list[Wanted]:
+    click = envelope.get("click") or {}
+    if click.get("is_bot") or click.get("consent") == DENIED or not click.get("platforms"):
+        return []
+    consent = _consent(sites.get(str(click.get("domain", "")).lower()))
+    event = PlatformEvent(
+        kind=PAGE_VIEW,
+        event_id=click["click_id"],  # the browser pixel uses the same id: dedup
+        event_time=_instant(click["ts"]),
+        click_time=_instant(click["ts"]),
+        source_url=_short_url(click),
+        ip=envelope.get("ip"),
+        user_agent=envelope.get("user_agent"),
+        click_ids=click.get("click_ids") or {},
+        country=click.get("country"),
+        consent=consent,
+        visitor_id=click.get("visitor_id"),
+    )
+    return [Wanted(p, event) for p in sorted(set(click["platforms"]))]
+
+
+def _for_conversion(
+    envelope: Mapping[str, Any], sites: Mapping[str, Mapping[str, Any]]
+) -> list[Wanted]:
+    conversion = envelope.get("conversion") or {}
+    click = envelope.get("click") or {}
+    if not conversion.get("attributed") or not click:
+        return []
+    if click.get("consent") == DENIED or click.get("is_bot"):
+        return []
+    platforms = click.get("platforms") or conversion.get("platforms") or []
+    if not platforms:
+        return []
+    domain = str(conversion.get("domain") or click.get("domain") or "").lower()
+    event = PlatformEvent(
+        kind=str(conversion["event"]),
+        event_id=str(conversion["event_id"]),  # the merchant's order/lead id: dedup key
+        event_time=_instant(conversion.get("event_time") or conversion["ts"]),
+        click_time=_instant(click["ts"]) if click.get("ts") else None,
+        source_url=_short_url({"domain": domain, "slug": click.get("slug", "")}),
+        ip=envelope.get("ip"),  # the merchant's, if given: the click index never holds an IP
+        user_agent=envelope.get("user_agent") or click.get("user_agent"),
+        click_ids=click.get("click_ids") or {},
+        user=envelope.get("user") or {},
+        value=_number(conversion.get("value")),
+        currency=conversion.get("currency"),
+        country=click.get("country"),
+        consent=_consent(sites.get(domain)),
+        visitor_id=click.get("visitor_id"),
+    )
+    return [Wanted(p, event) for p in sorted(set(platforms))]
+
+
+def _consent(site: Mapping[str, Any] | None) -> dict[str, bool]:
+    ldu = bool(((site or {}).get("consent") or {}).get("limited_data_use"))
+    return {"ad_user_data": True, "ad_personalization": not ldu, "limited_data_use": ldu}
+
+
+def _short_url(record: Mapping[str, Any]) -> str | None:
+    domain = record.get("domain")
+    if not domain:
+        return None
+    return f"https://{domain}/{record.get('slug') or ''}"
+
+
+def _instant(value: Any) -> datetime:
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, tz=UTC)
+    text = str(value)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,97 @@
+"""Where platform events end up besides the platform: the dead-letter queue and the dry-run record.
+
+Neither keeps a full IP address at rest: the DLQ entry drops the event's IP, and the dry-run
+record masks every IP address in the request body (the request is otherwise exact).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.platforms.event import PlatformEvent
+from chalicelib.platforms.http import HttpRequest
+
+IP_REDACTED = "<ip redacted>"
+
+
+class DeadLetters:
+    def __init__(self, sqs: Any, queue: str):
+        self.sqs = sqs
+        self.queue = queue
+        self._url: str | None = None
+
+    def url(self) -> str:
+        if self._url is None:
+            self._url = self.sqs.get_queue_url(QueueName=self.queue)["QueueUrl"]
+        return self._url
+
+    def send(self, platform: str, events: list[PlatformEvent], outcome: str, reason: str) -> None:
+        """One message per event: platform, outcome, reason and the event (without its IP)."""
+        entries = []
+        for i, event in enumerate(events):
+            payload = event.to_dict()
+            payload["ip"] = None
+            body = {"platform": platform, "outcome": outcome, "reason": reason, "event": payload}
+            entries.append({"Id": str(i), "MessageBody": json.dumps(body, sort_keys=True)})
+        for start in range(0, len(entries), 10):  # SQS batch limit
+            resp = self.sqs.send_message_batch(
+                QueueUrl=self.url(), Entries=entries[start : start + 10]
+            )
+            if resp.get("Failed"):
+                raise RuntimeError(f"DLQ refused {len(resp['Failed'])} messages for {platform}")
+
+
+def redact_ips(value: Any) -> Any:
+    """Every string that is a full IP address, anywhere in a JSON value, masked."""
+    if isinstance(value, dict):
+        return {k: redact_ips(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_ips(v) for v in value]
+    if isinstance(value, str) and value and (value[0].isdigit() or ":" in value):
+        try:
+            ipaddress.ip_address(value)
+            return IP_REDACTED
+        except ValueError:
+            return value
+    return value
+
+
+class DryRunRecorder:
+    """Records each exact request (secrets masked, IPs masked) under `platform-requests/`."""
+
+    PREFIX = "platform-requests/"
+
+    def __init__(self, s3: Any, bucket: str):
+        self.s3 = s3
+        self.bucket = bucket
+
+    def record(self, platform: str, request: HttpRequest, now: datetime) -> str:
+        now = now.astimezone(UTC)
+        try:
+            body: Any = json.loads(request.data() or b"null")
+        except ValueError:
+            body = (request.data() or b"").decode("utf-8", "replace")
+        doc = {
+            "ts": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+            "platform": platform,
+            "method": request.method,
+            "url": request.safe_url,
+            "headers": request.safe_headers,
+            "event_ids": list(request.event_ids),
+            "body": redact_ips(body),
+        }
+        first = (list(request.event_ids) or ["none"])[0]
+        key = (
+            f"{self.PREFIX}dt={now:%Y-%m-%d}/hour={now:%H}/"
+            f"{now:%Y%m%dT%H%M%S%f}-{platform}-{first}.json"
+        )
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=json.dumps(doc, sort_keys=True, indent=1).encode("utf-8"),
+            ContentType="application/json",
+        )
+        return key

@@ -1,0 +1,411 @@
+"""The dispatcher on moto with fake platforms on 127.0.0.1: batching, retries, DLQ, idempotency,
+consent, dry run."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+import pytest
+
+from chalicelib.clicks import new_click_id
+from chalicelib.dispatch.dispatcher import ConfigView, Dispatcher
+from chalicelib.dispatch.ledger import DEAD, DRY_RUN, SENT, Ledger
+from chalicelib.dispatch.sinks import IP_REDACTED, DeadLetters, DryRunRecorder
+from chalicelib.links.plan import Specs, make_plan
+from chalicelib.links.store import ConfigStore
+from chalicelib.platforms.http import send_with_retries
+from chalicelib.resources import Names, client
+from chalicelib.secrets import Secrets
+from rebound.worker import kinesis_event
+from tests.platforms.conftest import FakePlatform
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+IP = "203.0.113.7"
+UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15"
+META_TOKEN = "EAAB-meta-secret-token"
+
+
+def no_sleep(_: float) -> None:
+    pass
+
+
+@pytest.fixture
+def fakes():
+    meta, tiktok = FakePlatform().start(), FakePlatform().start()
+    meta.default = (200, b'{"events_received": 1}')
+    tiktok.default = (200, b'{"code": 0, "message": "OK"}')
+    yield meta, tiktok
+    meta.stop()
+    tiktok.stop()
+
+
+def configure(fakes, *, ldu: bool = False, meta_extra: dict | None = None) -> None:
+    """The config table holds a domain and meta + tiktok pointed at the fakes."""
+    meta, tiktok = fakes
+    ssm = client("ssm")
+    ssm.put_parameter(Name="/t/meta", Value=META_TOKEN, Type="SecureString", Overwrite=True)
+    ssm.put_parameter(Name="/t/tiktok", Value="tt-secret", Type="SecureString", Overwrite=True)
+    specs = Specs(
+        domains=[
+            {
+                "name": "go.localhost",
+                "consent": {
+                    "honor_gpc": True,
+                    "honor_dnt": True,
+                    "require_in": ["EU"],
+                    "limited_data_use": ldu,
+                },
+            }
+        ],
+        platforms={
+            "meta": {
+                "pixel_id": "1234",
+                "access_token": "ssm:/t/meta",
+                "page_view_event": "PageView",
+                "api_version": "v26.0",
+                "endpoint": meta.url,
+                "dry_run": False,
+                **(meta_extra or {}),
+            },
+            "tiktok": {
+                "pixel_code": "C0DE",
+                "access_token": "ssm:/t/tiktok",
+                "endpoint": tiktok.url,
+                "dry_run": False,
+            },
+        },
+    )
+    store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
+    store.write(make_plan(specs, store.read_all()).writes())
+
+
+def dispatcher(**overrides) -> Dispatcher:
+    names = Names.from_env()
+    ddb = client("dynamodb")
+    values = {
+        "config": ConfigView(ddb, names.links_table),
+        "secrets": Secrets(lambda: client("ssm"), lambda: client("secretsmanager")),
+        "ledger": Ledger(ddb, names.state_table),
+        "dead_letters": DeadLetters(client("sqs"), names.platform_dlq),
+        "recorder": DryRunRecorder(client("s3"), names.lake_bucket_name()),
+        "send": partial(send_with_retries, sleep=no_sleep, timeout=5),
+    }
+    values.update(overrides)
+    return Dispatcher(**values)
+
+
+def click(**overrides) -> dict:
+    cid = new_click_id(NOW)
+    record = {
+        "schema": 1,
+        "click_id": cid,
+        "ts": NOW.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "domain": "go.localhost",
+        "slug": "spring-sale",
+        "is_bot": False,
+        "consent": "not_required",
+        "platforms": ["meta", "tiktok"],
+        "click_ids": {"fbclid": "IwAR2xYz_-AbC", "ttclid": "E.C.P.tt"},
+        "country": "US",
+        "visitor_id": "0f" * 16,
+    }
+    record.update(overrides)
+    return {"kind": "click", "click": record, "ip": IP, "user_agent": UA}
+
+
+def conversion(click_envelope: dict | None, **overrides) -> dict:
+    c = (click_envelope or {}).get("click")
+    record = {
+        "schema": 1,
+        "conversion_id": new_click_id(NOW),
+        "ts": NOW.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "event_time": NOW.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "domain": "go.localhost",
+        "event": "purchase",
+        "event_id": "order-1001",
+        "value": 49.5,
+        "currency": "EUR",
+        "click_id": c["click_id"] if c else None,
+        "attributed": c is not None,
+    }
+    record.update(overrides)
+    index = None
+    if c:
+        index = {
+            k: c[k]
+            for k in (
+                "ts",
+                "domain",
+                "slug",
+                "click_ids",
+                "consent",
+                "platforms",
+                "visitor_id",
+                "country",
+            )
+        }
+        index["user_agent"] = UA
+    return {
+        "kind": "conversion",
+        "conversion": record,
+        "ip": "198.51.100.4",
+        "user_agent": None,
+        "user": {"em": hashlib.sha256(b"jane@example.com").hexdigest()},
+        "click": index,
+    }
+
+
+def batch(*envelopes: dict, first_seq: int = 1000) -> dict:
+    records = [
+        {
+            "PartitionKey": "k",
+            "SequenceNumber": str(first_seq + i),
+            "Data": json.dumps(e).encode(),
+        }
+        for i, e in enumerate(envelopes)
+    ]
+    return kinesis_event(records, "shardId-000000000000", "arn:aws:kinesis:x", "us-east-1")
+
+
+def dlq_messages() -> list[dict]:
+    sqs = client("sqs")
+    url = sqs.get_queue_url(QueueName=Names.from_env().platform_dlq)["QueueUrl"]
+    out = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not msgs:
+            return out
+        out += [json.loads(m["Body"]) for m in msgs]
+        for m in msgs:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+# --- What is sent ---------------------------------------------------------------------------------
+
+
+def test_a_human_click_fires_a_page_view_on_each_platform_of_its_audiences(aws, fakes):
+    configure(fakes)
+    meta, tiktok = fakes
+    env = click()
+    result = dispatcher().handle(batch(env))
+    assert result == {"batchItemFailures": []}
+    (m,) = meta.received
+    assert m.path == "/v26.0/1234/events"
+    assert m.query["access_token"] == [META_TOKEN]
+    (event,) = m.json["data"]
+    assert event["event_name"] == "PageView"
+    assert event["event_id"] == env["click"]["click_id"]
+    assert event["user_data"]["client_ip_address"] == IP
+    assert event["user_data"]["client_user_agent"] == UA
+    click_ms = int(NOW.timestamp() * 1000)
+    assert event["user_data"]["fbc"] == f"fb.1.{click_ms}.IwAR2xYz_-AbC"
+    assert event["event_source_url"] == "https://go.localhost/spring-sale"
+    (t,) = tiktok.received
+    assert t.header("Access-Token") == "tt-secret"
+    assert t.json["data"][0]["event_id"] == env["click"]["click_id"]
+    assert t.json["data"][0]["user"]["ttclid"] == "E.C.P.tt"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"is_bot": True}, {"consent": "denied"}, {"platforms": []}],
+    ids=["bot", "consent-denied", "no-audience"],
+)
+def test_no_event_for_bots_denied_consent_or_links_outside_audiences(aws, fakes, overrides):
+    configure(fakes)
+    dispatcher().handle(batch(click(**overrides)))
+    assert fakes[0].received == [] and fakes[1].received == []
+
+
+def test_limited_data_use_from_the_domain_settings(aws, fakes):
+    configure(fakes, ldu=True)
+    dispatcher().handle(batch(click()))
+    event = fakes[0].received[0].json["data"][0]
+    assert event["data_processing_options"] == ["LDU"]
+    assert fakes[1].received[0].json["data"][0]["limited_data_use"] is True
+
+
+def test_clicks_are_batched_into_one_request_per_platform(aws, fakes):
+    configure(fakes)
+    dispatcher().handle(batch(*[click() for _ in range(30)]))
+    assert [len(r.json["data"]) for r in fakes[0].received] == [30]
+    assert [len(r.json["data"]) for r in fakes[1].received] == [30]
+
+
+def test_a_conversion_carries_the_original_clicks_ids_and_only_hashes(aws, fakes):
+    configure(fakes)
+    c = click()
+    dispatcher().handle(batch(conversion(c)))
+    (m,) = fakes[0].received
+    (event,) = m.json["data"]
+    assert event["event_name"] == "Purchase"
+    assert event["event_id"] == "order-1001"
+    assert event["custom_data"] == {"currency": "EUR", "value": 49.5}
+    assert event["user_data"]["em"] == [hashlib.sha256(b"jane@example.com").hexdigest()]
+    assert event["user_data"]["fbc"].endswith(".IwAR2xYz_-AbC")
+    assert event["user_data"]["client_ip_address"] == "198.51.100.4"
+    assert event["user_data"]["client_user_agent"] == UA
+
+
+def test_unattributed_or_denied_conversions_fire_nothing(aws, fakes):
+    configure(fakes)
+    dispatcher().handle(batch(conversion(None), conversion(click(consent="denied"), event_id="o2")))
+    assert fakes[0].received == [] and fakes[1].received == []
+
+
+# --- Reliability ----------------------------------------------------------------------------------
+
+
+def test_a_replayed_batch_sends_nothing_twice(aws, fakes):
+    configure(fakes)
+    events = batch(click(), click(), conversion(click()))
+    dispatcher().handle(events)
+    counts = (len(fakes[0].received), len(fakes[1].received))
+    d = dispatcher()
+    d.handle(events)
+    assert (len(fakes[0].received), len(fakes[1].received)) == counts
+    assert d.last_report.duplicates == {"meta": 3, "tiktok": 3}
+
+
+def test_retryable_errors_are_retried_then_succeed(aws, fakes):
+    configure(fakes)
+    meta = fakes[0]
+    meta.answer(429, {"error": {"message": "slow down", "code": 4}})
+    meta.answer(500, b"oops")
+    env = click()
+    dispatcher().handle(batch(env))
+    assert len(meta.received) == 3
+    assert (
+        Ledger(client("dynamodb"), Names.from_env().state_table).status(
+            "meta", env["click"]["click_id"]
+        )
+        == SENT
+    )
+    assert dlq_messages() == []
+
+
+def test_permanent_errors_are_not_retried_and_land_in_the_dlq_with_the_reason(aws, fakes):
+    configure(fakes)
+    meta = fakes[0]
+    meta.answer(
+        400,
+        {"error": {"message": "Invalid OAuth access token", "code": 190, "is_transient": False}},
+    )
+    env = click()
+    dispatcher().handle(batch(env))
+    assert len(meta.received) == 1
+    (dead,) = dlq_messages()
+    assert dead["platform"] == "meta" and dead["outcome"] == "permanent"
+    assert "190" in dead["reason"] or "OAuth" in dead["reason"]
+    assert dead["event"]["event_id"] == env["click"]["click_id"]
+    assert dead["event"]["ip"] is None  # no full IP at rest, not even in the DLQ
+    assert META_TOKEN not in json.dumps(dead)
+    ledger = Ledger(client("dynamodb"), Names.from_env().state_table)
+    assert ledger.status("meta", env["click"]["click_id"]) == DEAD
+    dispatcher().handle(batch(env))  # a replay does not try again
+    assert len(meta.received) == 1
+    assert len(fakes[1].received) == 1  # tiktok was not held back
+
+
+def test_exhausted_retries_land_in_the_dlq(aws, fakes):
+    configure(fakes)
+    fakes[0].default = (503, b"unavailable")
+    dispatcher().handle(batch(click()))
+    assert len(fakes[0].received) == 4  # the retry budget
+    (dead,) = dlq_messages()
+    assert dead["outcome"] == "retry" and "503" in dead["reason"]
+
+
+def test_a_slow_platform_does_not_hold_back_the_others(aws, fakes):
+    configure(fakes)
+    meta, tiktok = fakes
+    meta.delay = 2.0
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (dispatcher().handle(batch(click())), done.set()))
+    started = time.monotonic()
+    worker.start()
+    while not tiktok.received and time.monotonic() - started < 5:
+        time.sleep(0.01)
+    assert tiktok.received, "tiktok never got its event"
+    assert time.monotonic() - started < 1.5  # long before meta answered
+    assert not done.is_set()
+    worker.join(timeout=10)
+    assert len(meta.received) == 1
+
+
+def test_unreadable_credentials_dead_letter_the_events_without_leaking_anything(aws, fakes):
+    configure(fakes, meta_extra={"access_token": "ssm:/t/missing"})
+    dispatcher().handle(batch(click()))
+    assert fakes[0].received == []
+    (dead,) = dlq_messages()
+    assert "ssm:/t/missing" in dead["reason"]
+
+
+def test_ledger_outage_reports_the_records_for_retry(aws, fakes):
+    configure(fakes)
+
+    class Down:
+        def claim(self, *a, **k):
+            raise ConnectionError("dynamodb down")
+
+    result = dispatcher(ledger=Down()).handle(batch(click(), first_seq=77))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "77"}]}
+
+
+def test_malformed_records_are_skipped_not_fatal(aws, fakes):
+    configure(fakes)
+    event = batch(click())
+    event["Records"].insert(
+        0, {"kinesis": {"sequenceNumber": "1", "data": base64.b64encode(b"{not json").decode()}}
+    )
+    assert dispatcher().handle(event) == {"batchItemFailures": []}
+    assert len(fakes[0].received) == 1
+
+
+# --- Dry run --------------------------------------------------------------------------------------
+
+
+def test_dry_run_records_the_exact_request_without_secrets_or_ips(aws, fakes):
+    configure(fakes, meta_extra={"dry_run": True})
+    env = click()
+    dispatcher().handle(batch(env))
+    assert fakes[0].received == []  # nothing sent
+    assert len(fakes[1].received) == 1  # tiktok is live
+    s3, bucket = client("s3"), Names.from_env().lake_bucket_name()
+    (obj,) = s3.list_objects_v2(Bucket=bucket, Prefix="platform-requests/")["Contents"]
+    text = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+    doc = json.loads(text)
+    assert doc["platform"] == "meta" and doc["event_ids"] == [env["click"]["click_id"]]
+    assert doc["body"]["data"][0]["user_data"]["client_ip_address"] == IP_REDACTED
+    assert META_TOKEN not in text and IP not in text
+    assert (
+        Ledger(client("dynamodb"), Names.from_env().state_table).status(
+            "meta", env["click"]["click_id"]
+        )
+        == DRY_RUN
+    )
+
+
+def test_dry_run_by_default_unless_a_platform_sets_an_endpoint(aws, fakes):
+    configure(fakes, meta_extra={"endpoint": None})
+    d = dispatcher(dry_run_default=True)
+    d.handle(batch(click()))
+    assert len(fakes[1].received) == 1  # tiktok has an endpoint: sent for real
+    assert d.last_report.sent == {"meta": 1, "tiktok": 1}
+    assert fakes[0].received == []
+
+
+def test_stale_events_are_rejected_before_batching_and_do_not_sink_the_batch(aws, fakes):
+    configure(fakes)
+    old = click(ts=(NOW - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    fresh = click()
+    dispatcher().handle(batch(old, fresh))
+    (m,) = fakes[0].received
+    assert [e["event_id"] for e in m.json["data"]] == [fresh["click"]["click_id"]]
+    assert {d["event"]["event_id"] for d in dlq_messages()} == {old["click"]["click_id"]}
