@@ -197,6 +197,39 @@ def query(sql: str | None, saved: str | None, list_: bool, fmt: str, no_sync: bo
     click.echo(text, nl=False)
 
 
+@main.command("platform-requests")
+@click.option(
+    "--platform",
+    type=click.Choice(["meta", "google", "tiktok", "linkedin", "pinterest", "snapchat", "reddit"]),
+)
+@click.option("--last", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the full requests as JSON.")
+def platform_requests(platform: str | None, last: int, as_json: bool) -> None:
+    """Requests recorded for the platforms (dry run), newest last."""
+    from rich.table import Table
+
+    from chalicelib.resources import Names, client
+    from rebound.requests_log import recent_requests
+
+    found = recent_requests(client("s3"), Names.from_env().lake_bucket_name(), platform, last)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, sort_keys=True))
+        return
+    if not found:
+        out.print("No platform requests recorded yet.")
+        return
+    table = Table("time", "platform", "request", "events", "first event")
+    for r in found:
+        body = r.get("body") if isinstance(r.get("body"), dict) else {}
+        data = body.get("data") or body.get("events") or body.get("elements") or []
+        first = data[0] if isinstance(data, list) and data else {}
+        name = first.get("event_name") or first.get("event") or first.get("name") or ""
+        table.add_row(
+            r["ts"], r["platform"], f"{r['method']} {r['url']}", str(len(r["event_ids"])), str(name)
+        )
+    out.print(table)
+
+
 @main.command()
 @click.option("--port", type=int, default=None, help="API port (default $REBOUND_PORT or 8000).")
 def local(port: int | None) -> None:

@@ -56,6 +56,41 @@ def provision(template: Path = TEMPLATE) -> dict[str, str]:
         time.sleep(0.2)
 
 
+def seed_secrets(config: Any) -> list[str]:
+    """Give every credential reference of the config a random local value, unless it has one.
+
+    Locally nothing reaches a real platform (dry run), but the values must exist so requests
+    can be built exactly and conversion postbacks can be signed (`rebound sign`).
+    """
+    import secrets as random_secrets
+
+    from chalicelib.resources import client
+
+    refs = set()
+    for spec in [d.spec() for d in config.domains] + list(config.platform_specs().values()):
+        refs |= {
+            v
+            for v in spec.values()
+            if isinstance(v, str) and v.startswith(("ssm:", "secretsmanager:"))
+        }
+    created = []
+    for ref in sorted(refs):
+        kind, _, name = ref.partition(":")
+        value = "local-" + random_secrets.token_urlsafe(24)
+        try:
+            if kind == "ssm":
+                client("ssm").put_parameter(
+                    Name=name, Value=value, Type="SecureString", Overwrite=False
+                )
+            else:
+                client("secretsmanager").create_secret(Name=name, SecretString=value)
+            created.append(ref)
+        except Exception as exc:  # already there: keep it
+            if "Exists" not in type(exc).__name__ and "Exists" not in str(exc):
+                raise
+    return created
+
+
 def apply_file(path: Path, prune: bool = True) -> int:
     """Validate and apply a links file; returns the number of changes written."""
     from chalicelib.config.loader import load_config
@@ -64,6 +99,7 @@ def apply_file(path: Path, prune: bool = True) -> int:
     from chalicelib.resources import Names, client
 
     config = load_config(path)
+    seed_secrets(config)
     store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
     the_plan = make_plan(Specs.from_config(config), store.read_all(), prune=prune)
     store.write(the_plan.writes())
@@ -131,10 +167,14 @@ def run_local_stack(api_port: int | None = None, links_file: Path | None = None)
         f"  Links          {links_file or EXAMPLE.relative_to(PROJECT)} applied ({changes} items)\n\n"
         f"Try:\n"
         f"  curl -i http://go.localhost:{api_port}/spring-sale\n"
+        f"  curl -i -A 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)' "
+        f"http://go.localhost:{api_port}/pricing\n"
         f"  curl -i http://go.localhost:{api_port}/_/health\n"
         f"  .venv/bin/rebound --local plan my-links.yaml\n"
         f"  .venv/bin/rebound --local apply my-links.yaml\n"
         f"  .venv/bin/rebound --local export\n"
+        f"  .venv/bin/rebound --local query --saved clicks_per_link\n"
+        f"  .venv/bin/rebound --local platform-requests\n"
         f"Ctrl-C stops it.\n",
         flush=True,
     )

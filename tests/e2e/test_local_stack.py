@@ -169,3 +169,25 @@ def test_no_full_ip_email_or_phone_in_the_lake_or_the_click_index(stack):
     assert "127.0.0.1" not in everything
     assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", everything)
     assert not re.search(r"\+\d{8,15}\b", everything)
+
+
+def test_a_human_click_in_an_audience_is_recorded_as_dry_run_platform_requests(stack):
+    import time
+
+    assert click(stack, "pricing", CHROME, **{"Accept-Language": "en-US"}) == 302
+    deadline = time.monotonic() + 30
+    while True:
+        result = stack.rebound("platform-requests", "--json", "--last", "50")
+        assert result.returncode == 0, result.stderr
+        found = json.loads(result.stdout)
+        platforms = {r["platform"] for r in found}
+        if {"meta", "tiktok"} <= platforms or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert {"meta", "tiktok"} <= platforms
+    meta = next(r for r in found if r["platform"] == "meta")
+    assert meta["url"].startswith("https://graph.facebook.com/v26.0/1234567890/events")
+    assert "access_token=***" in meta["url"] or "local-" not in meta["url"]
+    assert meta["body"]["data"][0]["event_name"] == "PageView"
+    table = stack.rebound("platform-requests", "--platform", "tiktok")
+    assert table.returncode == 0 and "tiktok" in table.stdout
