@@ -187,7 +187,7 @@ def test_a_human_click_in_an_audience_is_recorded_as_dry_run_platform_requests(s
     assert {"meta", "tiktok"} <= platforms
     meta = next(r for r in found if r["platform"] == "meta")
     assert meta["url"].startswith("https://graph.facebook.com/v26.0/1234567890/events")
-    assert "access_token=***" in meta["url"] or "local-" not in meta["url"]
+    assert "local-" not in json.dumps(found)  # the seeded credential values never appear
     assert meta["body"]["data"][0]["event_name"] == "PageView"
     table = stack.rebound("platform-requests", "--platform", "tiktok")
     assert table.returncode == 0 and "tiktok" in table.stdout
