@@ -118,7 +118,7 @@ def archiver(event):
 def dispatcher_service():
     from chalicelib.dispatch.dispatcher import ConfigView, Dispatcher
     from chalicelib.dispatch.ledger import Ledger
-    from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder
+    from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder, OutcomeLog
     from chalicelib.secrets import default_secrets
 
     ddb = resources.client("dynamodb")
@@ -128,6 +128,7 @@ def dispatcher_service():
         ledger=Ledger(ddb, NAMES.state_table),
         dead_letters=DeadLetters(resources.client("sqs"), NAMES.platform_dlq),
         recorder=DryRunRecorder(resources.client("s3"), NAMES.lake_bucket_name()),
+        outcomes=OutcomeLog(resources.client("s3"), NAMES.lake_bucket_name()),
         dry_run_default=os.environ.get("REBOUND_PLATFORMS_DRY_RUN") == "1",
     )
 

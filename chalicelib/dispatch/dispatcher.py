@@ -22,7 +22,7 @@ from typing import Any
 
 from chalicelib.dispatch.events import Wanted, wanted_events
 from chalicelib.dispatch.ledger import DEAD, DRY_RUN, REJECTED, SENT, SKIPPED, Ledger
-from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder
+from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder, OutcomeLog, outcome_row
 from chalicelib.links.cache import LinkCache
 from chalicelib.links.record import domain_key, platform_key
 from chalicelib.platforms.event import PlatformEvent
@@ -73,6 +73,7 @@ class Dispatcher:
         ledger: Ledger,
         dead_letters: DeadLetters,
         recorder: DryRunRecorder | None,
+        outcomes: OutcomeLog | None = None,
         dry_run_default: bool = False,
         send: Callable[..., tuple[Outcome, int]] = send_with_retries,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -82,6 +83,7 @@ class Dispatcher:
         self.ledger = ledger
         self.dead_letters = dead_letters
         self.recorder = recorder
+        self.outcomes = outcomes
         self.dry_run_default = dry_run_default
         self.send = send
         self.now = now
@@ -127,6 +129,20 @@ class Dispatcher:
             report.failed_sequences.update(seq for seq, _ in items)
 
     def _platform(self, name: str, items: list[tuple[str, PlatformEvent]], report: Report) -> None:
+        rows: list[dict[str, Any]] = []
+        try:
+            self._send_platform(name, items, report, rows)
+        finally:
+            if self.outcomes is not None and rows:
+                self.outcomes.write(name, rows, self.now())
+
+    def _send_platform(
+        self,
+        name: str,
+        items: list[tuple[str, PlatformEvent]],
+        report: Report,
+        rows: list[dict[str, Any]],
+    ) -> None:
         settings = self.config.platform(name)
         if settings is None:
             log.warning("platform %s is no longer configured; %d events not sent", name, len(items))
@@ -150,20 +166,21 @@ class Dispatcher:
             secrets = self.secrets.resolve_fields(settings, platform.SECRET_FIELDS)
         except SecretError as exc:
             if not dry_run:
-                self._dead(name, list(events.values()), "permanent", str(exc), report)
+                self._dead(name, list(events.values()), "permanent", str(exc), report, rows)
                 return
             secrets = {f: f"<{settings[f]}>" for f in platform.SECRET_FIELDS if settings.get(f)}
         requests, rejected = platform.build_requests(list(events.values()), settings, secrets, now)
         for r in rejected:
             if r.not_applicable:
                 self.ledger.settle(name, r.event_id, SKIPPED, r.reason)
+                rows.append(outcome_row(name, events[r.event_id], SKIPPED, r.reason, now))
             else:
-                self._dead(name, [events[r.event_id]], "rejected", r.reason, report, REJECTED)
+                self._dead(name, [events[r.event_id]], "rejected", r.reason, report, rows, REJECTED)
         for request in requests:
             batch = [events[i] for i in request.event_ids if i in events]
             if dry_run:
                 self.recorder.record(name, request, now)  # type: ignore[union-attr]
-                self._settle(name, batch, DRY_RUN, "dry run", report)
+                self._settle(name, batch, DRY_RUN, "dry run", report, rows)
                 continue
             started = time.monotonic()
             outcome, attempts = self.send(request, platform.classify)
@@ -177,15 +194,23 @@ class Dispatcher:
                 f": {outcome.reason}" if outcome.reason else "",
             )
             if outcome.ok:
-                self._settle(name, batch, SENT, outcome.reason, report)
+                self._settle(name, batch, SENT, outcome.reason, report, rows)
             else:
-                self._dead(name, batch, outcome.kind, outcome.reason, report)
+                self._dead(name, batch, outcome.kind, outcome.reason, report, rows)
 
     def _settle(
-        self, name: str, batch: list[PlatformEvent], status: str, reason: str, report: Report
+        self,
+        name: str,
+        batch: list[PlatformEvent],
+        status: str,
+        reason: str,
+        report: Report,
+        rows: list[dict[str, Any]],
     ) -> None:
+        now = self.now()
         for event in batch:
             self.ledger.settle(name, event.event_id, status, reason)
+            rows.append(outcome_row(name, event, status, reason, now))
         report.sent[name] += len(batch)
 
     def _dead(
@@ -195,9 +220,12 @@ class Dispatcher:
         outcome: str,
         reason: str,
         report: Report,
+        rows: list[dict[str, Any]],
         status: str = DEAD,
     ) -> None:
         self.dead_letters.send(name, batch, outcome, reason)
+        now = self.now()
         for event in batch:
             self.ledger.settle(name, event.event_id, status, reason)
+            rows.append(outcome_row(name, event, status, f"{outcome}: {reason}", now))
         report.dead[name] += len(batch)

@@ -6,6 +6,7 @@ record masks every IP address in the request body (the request is otherwise exac
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import json
 from datetime import UTC, datetime
@@ -95,3 +96,45 @@ class DryRunRecorder:
             ContentType="application/json",
         )
         return key
+
+
+class OutcomeLog:
+    """One gzip JSON-lines object per platform per batch under `platform-events/`: what became of
+    each event (sent, dry_run, dead, rejected, skipped). The rollup counts it; analysts query it.
+    No IP, no user data: event id, kind, status, reason, the short link."""
+
+    PREFIX = "platform-events/"
+
+    def __init__(self, s3: Any, bucket: str):
+        self.s3 = s3
+        self.bucket = bucket
+
+    def write(self, platform: str, rows: list[dict[str, Any]], now: datetime) -> str | None:
+        if not rows:
+            return None
+        now = now.astimezone(UTC)
+        body = "\n".join(json.dumps(r, sort_keys=True) for r in rows) + "\n"
+        key = (
+            f"{self.PREFIX}dt={now:%Y-%m-%d}/hour={now:%H}/"
+            f"{platform}-{now:%Y%m%dT%H%M%S%f}-{rows[0]['event_id']}.json.gz"
+        )
+        self.s3.put_object(
+            Bucket=self.bucket, Key=key, Body=gzip.compress(body.encode("utf-8"), mtime=0)
+        )
+        return key
+
+
+def outcome_row(
+    platform: str, event: PlatformEvent, status: str, reason: str, now: datetime
+) -> dict:
+    now = now.astimezone(UTC)
+    return {
+        "ts": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+        "platform": platform,
+        "event_id": event.event_id,
+        "kind": event.kind,
+        "status": status,
+        "reason": reason[:300],
+        "source_url": event.source_url,
+        "event_time": event.event_time.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+    }

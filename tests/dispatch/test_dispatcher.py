@@ -16,7 +16,7 @@ import pytest
 from chalicelib.clicks import new_click_id
 from chalicelib.dispatch.dispatcher import ConfigView, Dispatcher
 from chalicelib.dispatch.ledger import DEAD, DRY_RUN, SENT, Ledger
-from chalicelib.dispatch.sinks import IP_REDACTED, DeadLetters, DryRunRecorder
+from chalicelib.dispatch.sinks import IP_REDACTED, DeadLetters, DryRunRecorder, OutcomeLog
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
 from chalicelib.platforms.http import send_with_retries
@@ -94,6 +94,7 @@ def dispatcher(**overrides) -> Dispatcher:
         "ledger": Ledger(ddb, names.state_table),
         "dead_letters": DeadLetters(client("sqs"), names.platform_dlq),
         "recorder": DryRunRecorder(client("s3"), names.lake_bucket_name()),
+        "outcomes": OutcomeLog(client("s3"), names.lake_bucket_name()),
         "send": partial(send_with_retries, sleep=no_sleep, timeout=5),
     }
     values.update(overrides)
@@ -409,3 +410,31 @@ def test_stale_events_are_rejected_before_batching_and_do_not_sink_the_batch(aws
     (m,) = fakes[0].received
     assert [e["event_id"] for e in m.json["data"]] == [fresh["click"]["click_id"]]
     assert {d["event"]["event_id"] for d in dlq_messages()} == {old["click"]["click_id"]}
+
+
+def outcome_rows() -> list[dict]:
+    import gzip
+
+    s3, bucket = client("s3"), Names.from_env().lake_bucket_name()
+    rows = []
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix="platform-events/").get("Contents", []):
+        body = gzip.decompress(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+        rows += [json.loads(line) for line in body.splitlines()]
+    return rows
+
+
+def test_every_outcome_is_logged_to_the_lake_once_without_ips(aws, fakes):
+    configure(fakes)
+    fakes[0].answer(400, {"error": {"message": "bad", "code": 100}})
+    envs = [click(), click()]
+    dispatcher().handle(batch(*envs))
+    dispatcher().handle(batch(*envs))  # replay: nothing new to log
+    rows = outcome_rows()
+    assert sorted((r["platform"], r["status"]) for r in rows) == [
+        ("meta", "dead"),
+        ("meta", "dead"),
+        ("tiktok", "sent"),
+        ("tiktok", "sent"),
+    ]
+    assert IP not in json.dumps(rows)
+    assert {r["event_id"] for r in rows} == {e["click"]["click_id"] for e in envs}
