@@ -22,6 +22,7 @@ class Names:
     links_table: str
     state_table: str
     click_index_table: str
+    stats_table: str
     clicks_stream: str
     clicks_fallback_queue: str
     platform_dlq: str
@@ -37,6 +38,7 @@ class Names:
             links_table=env.get("REBOUND_LINKS_TABLE", f"{prefix}-links"),
             state_table=env.get("REBOUND_STATE_TABLE", f"{prefix}-state"),
             click_index_table=env.get("REBOUND_CLICK_INDEX_TABLE", f"{prefix}-click-index"),
+            stats_table=env.get("REBOUND_STATS_TABLE", f"{prefix}-stats"),
             clicks_stream=env.get("REBOUND_CLICKS_STREAM", f"{prefix}-clicks"),
             clicks_fallback_queue=env.get(
                 "REBOUND_CLICKS_FALLBACK_QUEUE", f"{prefix}-clicks-fallback"

@@ -35,9 +35,14 @@ def test_stream_records_reach_the_lake_and_the_index_through_the_archiver(aws):
         kinesis.put_record(
             StreamName=names.clicks_stream, Data=encode(envelope(r)), PartitionKey=r["click_id"]
         )
-    worker = LocalWorker(load_app(), kinesis, "us-east-1", sqs=client("sqs"))
-    assert worker.tick() == 2
-    assert worker.tick() == 0  # nothing read twice
+    app_module = load_app()
+    worker = LocalWorker(app_module, kinesis, "us-east-1", sqs=client("sqs"))
+    consumers = [
+        s for s in app_module.app.event_sources if type(s).__name__ == "KinesisEventConfig"
+    ]
+    assert {c.name for c in consumers} >= {"archiver", "dispatcher"}
+    assert worker.tick() == 2 * len(consumers)  # each consumer reads each record
+    assert worker.tick() == 0  # and nothing twice
 
     lines = lake_lines(names.lake_bucket_name())
     assert sorted(x["click_id"] for x in lines) == sorted(r["click_id"] for r in records)
