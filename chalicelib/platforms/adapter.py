@@ -9,7 +9,7 @@ A platform module has the same small shape (see ``registry.Adapter``): ``NAME``,
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -83,6 +83,24 @@ def _span(delta: timedelta) -> str:
 def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def screen(
+    events: Iterable[PlatformEvent],
+    problem: Callable[[PlatformEvent, datetime], str | None],
+    now: datetime,
+) -> tuple[list[PlatformEvent], list[Rejected]]:
+    """Split events into those fit to send and those refused (with the reason), before batching:
+    one invalid event can sink a whole batch on some platforms."""
+    good: list[PlatformEvent] = []
+    rejected: list[Rejected] = []
+    for event in events:
+        reason = problem(event, now)
+        if reason:
+            rejected.append(Rejected(event.event_id, reason))
+        else:
+            good.append(event)
+    return good, rejected
 
 
 def reject_all(events: Iterable[PlatformEvent], reason: str, **kw: Any) -> list[Rejected]:

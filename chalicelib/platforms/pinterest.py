@@ -88,13 +88,7 @@ def build_requests(
     missing = adapter.missing_config(NAME, settings, secrets, ("ad_account_id",), SECRET_FIELDS)
     if missing:
         return [], adapter.reject_all(events, missing)
-    good, rejected = [], []
-    for event in events:
-        reason = problem(event, now)
-        if reason:
-            rejected.append(Rejected(event.event_id, reason))
-        else:
-            good.append(event)
+    good, rejected = adapter.screen(events, problem, now)
     account = quote(str(settings["ad_account_id"]), safe="")
     url = f"{adapter.base_url(settings, BASE_URL)}/v5/ad_accounts/{account}/events"
     if settings.get("test"):

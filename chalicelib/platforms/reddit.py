@@ -92,13 +92,7 @@ def build_requests(
     missing = adapter.missing_config(NAME, settings, secrets, ("pixel_id",), SECRET_FIELDS)
     if missing:
         return [], adapter.reject_all(events, missing)
-    good, rejected = [], []
-    for event in events:
-        reason = problem(event, now)
-        if reason:
-            rejected.append(Rejected(event.event_id, reason))
-        else:
-            good.append(event)
+    good, rejected = adapter.screen(events, problem, now)
     pixel = quote(str(settings["pixel_id"]), safe="")
     url = f"{adapter.base_url(settings, BASE_URL)}/api/v3/pixels/{pixel}/conversion_events"
     headers = {**adapter.JSON_HEADERS, "Authorization": f"Bearer {secrets['access_token']}"}

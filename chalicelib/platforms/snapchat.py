@@ -92,13 +92,7 @@ def build_requests(
     missing = adapter.missing_config(NAME, settings, secrets, ("pixel_id",), SECRET_FIELDS)
     if missing:
         return [], adapter.reject_all(events, missing)
-    good, rejected = [], []
-    for event in events:
-        reason = problem(event, now)
-        if reason:
-            rejected.append(Rejected(event.event_id, reason))
-        else:
-            good.append(event)
+    good, rejected = adapter.screen(events, problem, now)
     url = (
         f"{adapter.base_url(settings, BASE_URL)}/v3/{quote(str(settings['pixel_id']), safe='')}"
         f"/events?access_token={quote(secrets['access_token'], safe='')}"

@@ -83,13 +83,7 @@ def build_requests(
     missing = adapter.missing_config(NAME, settings, secrets, ("pixel_code",), SECRET_FIELDS)
     if missing:
         return [], adapter.reject_all(events, missing)
-    good, rejected = [], []
-    for event in events:
-        reason = problem(event, now)
-        if reason:
-            rejected.append(Rejected(event.event_id, reason))
-        else:
-            good.append(event)
+    good, rejected = adapter.screen(events, problem, now)
     url = adapter.base_url(settings, BASE_URL) + PATH
     headers = {**adapter.JSON_HEADERS, "Access-Token": secrets["access_token"]}
     requests = []
