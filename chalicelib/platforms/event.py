@@ -13,21 +13,13 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from chalicelib.click_ids import PLATFORM_CLICK_IDS
+
 PAGE_VIEW, LEAD, PURCHASE = "page_view", "lead", "purchase"
 
 # Click ids the redirect forwards and records, spelled exactly as in the query string.
 # ``click_ids`` may also carry browser ids when they are known (``fbp``, ``ttp``): passed as is.
-CLICK_ID_NAMES = (
-    "fbclid",
-    "gclid",
-    "gbraid",
-    "wbraid",
-    "ttclid",
-    "li_fat_id",
-    "epik",
-    "ScCid",
-    "rdt_cid",
-)
+CLICK_ID_NAMES = PLATFORM_CLICK_IDS
 
 DEFAULT_CONSENT = MappingProxyType(
     {"ad_user_data": True, "ad_personalization": True, "limited_data_use": False}

@@ -14,21 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from chalicelib.click_ids import PLATFORM_CLICK_IDS
+
 SLUG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
-# Platform click ids, always forwarded to the destination byte-for-byte (PLATFORMS.md).
-PLATFORM_CLICK_IDS = (
-    "fbclid",
-    "gclid",
-    "gbraid",
-    "wbraid",
-    "ttclid",
-    "li_fat_id",
-    "epik",
-    "ScCid",
-    "rdt_cid",
-)
 _CLICK_ID_BY_LOWER = {name.lower(): name for name in PLATFORM_CLICK_IDS}
 
 # Bounds that keep hostile requests cheap; real browsers stay far below them.
