@@ -3,7 +3,7 @@
 import os
 from functools import cache
 
-from chalice import Chalice, Response
+from chalice import Chalice, Rate, Response
 
 from chalicelib import redirect, resources
 
@@ -153,3 +153,20 @@ def republisher(event):
     bodies = [(r.to_dict()["messageId"], r.body) for r in event]
     failed = republish(resources.client("kinesis"), NAMES.clicks_stream, bodies)
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+
+
+# --- Housekeeping ------------------------------------------------------------------------------
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="salt-shredder")
+def salt_shredder(event):
+    """Destroy past days' visitor-hash salts now: DynamoDB's TTL sweep can lag by days."""
+    from datetime import UTC, datetime
+
+    from chalicelib.clicks.salt import destroy_before
+
+    return {
+        "destroyed": destroy_before(
+            resources.client("dynamodb"), NAMES.state_table, datetime.now(UTC)
+        )
+    }

@@ -185,8 +185,7 @@ class LocalWorker:
 
     def run_schedules(self) -> None:
         for source in self._sources("ScheduledEventConfig"):
-            event = {"source": "aws.events", "detail-type": "Scheduled Event", "time": _now()}
-            self._handler(source)(event, None)
+            self._handler(source)(scheduled_event(source.name, self.region), None)
 
     def _loop(self) -> None:
         next_schedule = time.monotonic() + self.schedule_every
@@ -217,5 +216,18 @@ class LocalWorker:
             self._thread.join(timeout=5)
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def scheduled_event(rule: str, region: str) -> dict:
+    """The EventBridge event a scheduled Lambda receives."""
+    import uuid
+
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:123456789012:rule/{rule}"],
+        "detail": {},
+    }

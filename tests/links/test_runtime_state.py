@@ -109,3 +109,19 @@ def test_old_salts_are_destroyed(aws):
     assert "Item" in ddb.get_item(
         TableName=names.state_table, Key={"pk": {"S": salt_key("2026-11-24")}}
     )
+
+
+def test_the_scheduled_shredder_destroys_yesterdays_salt(aws):
+    from rebound.local import load_app
+
+    names = Names.from_env()
+    ddb = client("dynamodb")
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    DailySalt(ddb, names.state_table).for_time(yesterday)
+    DailySalt(ddb, names.state_table).for_time(datetime.now(UTC))
+    from rebound.worker import LocalWorker
+
+    worker = LocalWorker(load_app(), client("kinesis"), "us-east-1")
+    worker.run_schedules()  # what the local stack does every minute; EventBridge hourly
+    key = salt_key(yesterday.strftime("%Y-%m-%d"))
+    assert "Item" not in ddb.get_item(TableName=names.state_table, Key={"pk": {"S": key}})
