@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+STAGE ?= dev
+SCAN_VENV := $(VENV)/scan
 
-.PHONY: run test lint format check-python package clean
+.PHONY: run test lint format check-python browser bench bench-quick package scan clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Rebound needs Python 3.11+ (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -19,8 +21,26 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml | check-python
 run: $(STAMP)  ## the local stack in the foreground
 	$(BIN)/rebound local
 
-test: $(STAMP) lint  ## lint and the whole test suite
+test: $(STAMP) lint browser  ## lint and the whole test suite
 	$(BIN)/pytest
+
+# The browser tests drive Debian's chromium through playwright (its own browser download is not used).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+bench: $(STAMP)  ## every benchmark against its baseline: a table and bench/results.json
+	$(BIN)/python -m bench
+
+bench-quick: $(STAMP)  ## the same at small sizes, a smoke run
+	$(BIN)/python -m bench --quick --out build/bench-quick.json
+
+package: $(STAMP)  ## the deployment bundle and CloudFormation template for STAGE (dev|prod)
+	$(BIN)/python infra/package.py --stage $(STAGE) --out build
+
+# checkov lives in its own venv: its pins clash with the project's.
+scan: $(STAMP) package  ## checkov over the packaged template (package already ran cfn-lint)
+	@test -x $(SCAN_VENV)/bin/checkov || { $(PYTHON) -m venv $(SCAN_VENV) && $(SCAN_VENV)/bin/pip install -q --disable-pip-version-check checkov==3.3.30; }
+	$(SCAN_VENV)/bin/checkov -q --framework cloudformation -f build/sam.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

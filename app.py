@@ -91,6 +91,38 @@ def health() -> Response:
     )
 
 
+# --- Conversions ------------------------------------------------------------------------------
+
+
+@cache
+def conversion_intake():
+    """The postback's AWS glue, created once per container."""
+    from chalicelib.conversions.intake import Intake
+    from chalicelib.secrets import default_secrets
+
+    return Intake(
+        dynamodb=resources.client("dynamodb"),
+        kinesis=resources.client("kinesis", hot=True),
+        sqs=resources.client("sqs", hot=True),
+        secrets=default_secrets(),
+        links_table=NAMES.links_table,
+        state_table=NAMES.state_table,
+        click_index_table=NAMES.click_index_table,
+        stream=NAMES.clicks_stream,
+        fallback_queue=NAMES.clicks_fallback_queue,
+    )
+
+
+# Any content type reaches the handler, which answers 415 in the same JSON shape as its other
+# errors (Chalice's own 415 would not list the field).
+@app.route("/_/conversions", methods=["POST"], content_types=["*/*"])
+def conversions() -> Response:
+    """Merchant postback (HMAC-signed): validated, attributed, hashed, queued."""
+    req = app.current_request
+    reply = conversion_intake().receive(headers=req.headers, body=req.raw_body)
+    return Response(body=reply.body, status_code=reply.status, headers=reply.headers)
+
+
 # --- Downstream of the click stream ----------------------------------------------------------
 
 
@@ -170,3 +202,12 @@ def salt_shredder(event):
             resources.client("dynamodb"), NAMES.state_table, datetime.now(UTC)
         )
     }
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="rollup")
+def rollup(event):
+    """Compact the recent hours to Parquet and roll them up into the stats table (idempotent)."""
+    from chalicelib.rollup.run import scheduled
+
+    # The Lambda context tells the run how long it has left: it stops starting hours in time.
+    return scheduled(NAMES, context=getattr(event, "context", None))

@@ -269,5 +269,121 @@ def _show_plan(the_plan, file: str) -> None:
     )
 
 
+# --- Statistics (rebound/stats.py, rebound/report.py) ---------------------------------------
+
+
+@main.command()
+@click.option(
+    "--hour",
+    "hours",
+    multiple=True,
+    metavar="YYYY-MM-DDTHH",
+    help="Hour to roll up (UTC); repeatable. Always rolled up again.",
+)
+@click.option(
+    "--since", metavar="DURATION", help="Every hour of the last 48h, 7d, ...: a backfill."
+)
+@click.option("--force", is_flag=True, help="Also hours whose lake objects have not changed.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def rollup(hours: tuple[str, ...], since: str | None, force: bool, as_json: bool) -> None:
+    """Run the rollup now (idempotent): Parquet compaction and statistics for the recent hours."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from rebound import stats as rb_stats
+
+    if hours and since:
+        raise click.UsageError("give --hour or --since, not both")
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("rolling up", total=None)
+        try:
+            report = rb_stats.run_rollup(
+                hours=hours or None,
+                since=since,
+                force=force or bool(hours),
+                progress=lambda result: bar.update(task, advance=1, description=result.hour),
+            )
+        except rb_stats.StatsError as exc:
+            raise UserError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    table = Table("hour", "status", "clicks", "conversions", "platform events", "parquet", "s")
+    for h in report.hours:
+        if h.status in ("empty", "unchanged") and not hours:
+            continue
+        table.add_row(
+            h.hour,
+            h.status + (f" ({h.note})" if h.note else ""),
+            f"{h.clicks:,}",
+            f"{h.conversions:,}",
+            f"{h.platform_events:,}",
+            "yes" if h.compacted else "no",
+            f"{h.seconds:.1f}",
+        )
+    if table.rows:
+        out.print(table)
+    summary = report.summary()
+    out.print(
+        f"{len(summary['rolled'])} hours rolled up, {summary['unchanged']} unchanged"
+        + (f", days updated: {', '.join(report.days)}" if report.days else "")
+        + (f", [red]{len(summary['failed'])} failed[/red]" if summary["failed"] else "")
+    )
+    if summary["failed"]:
+        raise SystemExit(1)
+
+
+@main.command()
+@click.option("--link", metavar="DOMAIN/SLUG", help="One link.")
+@click.option("--campaign", help="One campaign (and its links).")
+@click.option("--audience", help="One audience (and the links that feed it).")
+@click.option("--since", default="7d", show_default=True, help="Window: 48h, 7d, 30d, 2w ...")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON, for scripts.")
+@click.option(
+    "--html", "html_file", type=click.Path(dir_okay=False), help="Write a page with charts."
+)
+def stats(
+    link: str | None,
+    campaign: str | None,
+    audience: str | None,
+    since: str,
+    as_json: bool,
+    html_file: str | None,
+) -> None:
+    """Clicks, visitors, funnels, audience sizes and platform events, from the rollup."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from rebound import stats as rb_stats
+
+    now = rb_stats.utc_now()
+    try:
+        window = rb_stats.parse_since(since, now)
+    except rb_stats.StatsError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    try:
+        report = rb_stats.collect(
+            rb_stats.stats_store(),
+            rb_stats.live_catalog(),
+            window,
+            link=link,
+            campaign=campaign,
+            audience=audience,
+            now=now,
+        )
+    except rb_stats.StatsError as exc:
+        raise UserError(str(exc)) from None
+    except (BotoCoreError, ClientError) as exc:
+        raise UserError(f"reading the statistics: {exc}") from None
+    if html_file:
+        from rebound.report import render_html
+
+        Path(html_file).write_text(render_html(report), encoding="utf-8")
+        err.print(f"wrote {html_file}", markup=False)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    elif not html_file:
+        rb_stats.render_text(report, out)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

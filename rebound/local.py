@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -35,14 +36,111 @@ def start_aws(port: int) -> Any:
     return server
 
 
+# What the local stack creates from the production template: the stores the code talks to.
+# Functions, API, Glue/Athena, alarms and the dashboard are production-only (moto's
+# CloudFormation does not create most of them, and locally `rebound local` plays their part).
+LOCAL_RESOURCE_TYPES = frozenset(
+    {"AWS::DynamoDB::Table", "AWS::Kinesis::Stream", "AWS::S3::Bucket", "AWS::SQS::Queue"}
+)
+_PSEUDO_PARAMETERS = frozenset(
+    {"AWS::AccountId", "AWS::Partition", "AWS::Region", "AWS::StackName", "AWS::URLSuffix"}
+)
+_SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")  # ${Name} or ${Name.Attr}, not ${!literal}
+
+
+def local_template(template: Path = TEMPLATE) -> dict[str, Any]:
+    """The production template cut down to LOCAL_RESOURCE_TYPES, with only the parameters,
+    conditions and outputs those resources use. Resources that only patch what Chalice
+    generates (no Type), Fn::ForEach blocks, Rules and the Transform are left out."""
+    from ruamel.yaml import YAML
+
+    doc = YAML(typ="safe").load(template.read_text(encoding="utf-8"))
+    resources = {
+        name: body
+        for name, body in doc["Resources"].items()
+        if isinstance(body, dict) and body.get("Type") in LOCAL_RESOURCE_TYPES
+    }
+    parameters = doc.get("Parameters", {})
+    conditions = doc.get("Conditions", {})
+    kept_conditions: dict[str, Any] = {}
+    pending = [c for body in resources.values() for c in _condition_names(body)]
+    while pending:
+        name = pending.pop()
+        if name not in kept_conditions:
+            kept_conditions[name] = conditions[name]
+            pending.extend(_condition_names(conditions[name]))
+    known = set(resources) | set(parameters) | _PSEUDO_PARAMETERS
+    outputs = {  # those that name a kept resource and nothing else
+        key: out
+        for key, out in doc.get("Outputs", {}).items()
+        if not key.startswith("Fn::")
+        and "Condition" not in out
+        and set(resources) & _names_used(out)
+        and _names_used(out) <= known
+    }
+    used = set().union(*(_names_used(x) for x in [*resources.values(), *kept_conditions.values()]))
+    return {
+        "AWSTemplateFormatVersion": doc.get("AWSTemplateFormatVersion", "2010-09-09"),
+        "Description": "Rebound local stack (from infra/template.yaml)",
+        "Parameters": {k: v for k, v in parameters.items() if k in used},
+        "Conditions": kept_conditions,
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+
+
+def _condition_names(node: Any) -> set[str]:
+    """Conditions a template fragment names (a resource's Condition, Fn::If, Condition:)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Condition" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::If" and isinstance(value, list) and value:
+                found.add(value[0])
+                found |= _condition_names(value[1:])
+            else:
+                found |= _condition_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _condition_names(value)
+    return found
+
+
+def _names_used(node: Any) -> set[str]:
+    """Logical ids and parameters a fragment refers to (Ref, Fn::GetAtt, Fn::Sub variables)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                target = value[0] if isinstance(value, list) else str(value).split(".")[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found |= {v.split(".")[0] for v in _SUB_VARIABLE.findall(text)}
+                if isinstance(value, list):
+                    found -= set(value[1])
+                    found |= _names_used(value[1])
+            else:
+                found |= _names_used(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _names_used(value)
+    return found
+
+
 def provision(template: Path = TEMPLATE) -> dict[str, str]:
     """Create the stack from the production template (Stage=local); return its outputs."""
+    import json
+
     from chalicelib.resources import client
 
     cfn = client("cloudformation")
     cfn.create_stack(
         StackName=STACK_NAME,
-        TemplateBody=template.read_text(encoding="utf-8"),
+        TemplateBody=json.dumps(local_template(template)),
         Parameters=[{"ParameterKey": "Stage", "ParameterValue": target.LOCAL_STAGE}],
     )
     deadline = time.monotonic() + 60

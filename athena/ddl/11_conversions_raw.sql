@@ -1,11 +1,11 @@
--- Raw conversions: gzip JSON lines as the archiver writes them, partitioned by event time (UTC).
+-- Raw conversions: gzip JSON lines as the archiver writes them, partitioned by arrival (`ts`, UTC).
 -- ${LAKE_BUCKET} is the lake bucket (rebound-<stage>-lake-<account id>): see athena/README.md.
 -- 'case.insensitive' = 'false' keeps map keys as sent (click_ids: ScCid, li_fat_id).
 CREATE EXTERNAL TABLE IF NOT EXISTS rebound.conversions_raw (
   `schema`        int                COMMENT 'conversion record version (1)',
   conversion_id   string             COMMENT 'unique per conversion',
   click_id        string             COMMENT 'click it is attributed to (rb_cid), if any',
-  ts              string             COMMENT 'event time, ISO-8601 UTC',
+  ts              string             COMMENT 'when Rebound received it, ISO-8601 UTC',
   domain          string             COMMENT 'short-link domain that received the postback',
   event           string             COMMENT 'lead, purchase or a custom name',
   event_id        string             COMMENT 'merchant dedup id',
@@ -13,12 +13,15 @@ CREATE EXTERNAL TABLE IF NOT EXISTS rebound.conversions_raw (
   currency        string             COMMENT 'ISO-4217 currency',
   attributed      boolean            COMMENT 'matched to a click',
   campaign        string             COMMENT 'campaign of the attributed click',
-  slug            string             COMMENT 'slug of the attributed click'
+  slug            string             COMMENT 'slug of the attributed click',
+  event_time      string             COMMENT 'when it happened (merchant), ISO-8601 UTC',
+  click_ts        string             COMMENT 'time of the attributed click, ISO-8601 UTC',
+  platforms       array<string>      COMMENT 'platforms the conversion event is queued for'
 )
-COMMENT 'Every conversion (raw JSON lines), partitioned by event hour UTC'
+COMMENT 'Every conversion (raw JSON lines), partitioned by arrival hour UTC'
 PARTITIONED BY (
-  dt   string COMMENT 'event date UTC, YYYY-MM-DD',
-  hour string COMMENT 'event hour UTC, 00-23'
+  dt   string COMMENT 'arrival date UTC, YYYY-MM-DD',
+  hour string COMMENT 'arrival hour UTC, 00-23'
 )
 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
 WITH SERDEPROPERTIES ('case.insensitive' = 'false')

@@ -4,7 +4,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS rebound.conversions (
   `schema`        int                COMMENT 'conversion record version (1)',
   conversion_id   string             COMMENT 'unique per conversion',
   click_id        string             COMMENT 'click it is attributed to (rb_cid), if any',
-  ts              string             COMMENT 'event time, ISO-8601 UTC',
+  ts              string             COMMENT 'when Rebound received it, ISO-8601 UTC',
   domain          string             COMMENT 'short-link domain that received the postback',
   event           string             COMMENT 'lead, purchase or a custom name',
   event_id        string             COMMENT 'merchant dedup id',
@@ -12,12 +12,15 @@ CREATE EXTERNAL TABLE IF NOT EXISTS rebound.conversions (
   currency        string             COMMENT 'ISO-4217 currency',
   attributed      boolean            COMMENT 'matched to a click',
   campaign        string             COMMENT 'campaign of the attributed click',
-  slug            string             COMMENT 'slug of the attributed click'
+  slug            string             COMMENT 'slug of the attributed click',
+  event_time      string             COMMENT 'when it happened (merchant), ISO-8601 UTC',
+  click_ts        string             COMMENT 'time of the attributed click, ISO-8601 UTC',
+  platforms       array<string>      COMMENT 'platforms the conversion event is queued for'
 )
-COMMENT 'Every conversion (compacted Parquet), partitioned by event hour UTC'
+COMMENT 'Every conversion (compacted Parquet), partitioned by arrival hour UTC'
 PARTITIONED BY (
-  dt   string COMMENT 'event date UTC, YYYY-MM-DD',
-  hour string COMMENT 'event hour UTC, 00-23'
+  dt   string COMMENT 'arrival date UTC, YYYY-MM-DD',
+  hour string COMMENT 'arrival hour UTC, 00-23'
 )
 STORED AS PARQUET
 LOCATION 's3://${LAKE_BUCKET}/conversions_parquet/'

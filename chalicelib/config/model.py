@@ -156,6 +156,12 @@ def _ga4_id(value: str) -> str:
     return value
 
 
+def _ads_tag_id(value: str) -> str:
+    if not (value.startswith("AW-") and value[3:].isdigit() and value[3:].isascii()):
+        raise invalid("expected a Google Ads tag ID such as AW-123456789")
+    return value
+
+
 class LinkedInPlatform(_Platform):
     conversion_rule: Annotated[
         str,
@@ -172,6 +178,8 @@ class LinkedInPlatform(_Platform):
         | None
     ) = None
     """LinkedIn-Version header (YYYYMM); versions are retired after about a year."""
+    insight_partner_id: Digits | None = None
+    """Partner ID of the LinkedIn Insight Tag, loaded by `mode: pixel` links (not secret)."""
 
 
 class GooglePlatform(_Platform):
@@ -188,6 +196,15 @@ class GooglePlatform(_Platform):
     ads_login_account_id: Digits | None = None
     """Manager account through which the Ads account is reached, if any."""
     oauth_token: SecretRef | None = None
+    ads_tag_id: (
+        Annotated[
+            str,
+            AfterValidator(_ads_tag_id),
+            WithJsonSchema({"type": "string", "pattern": "^AW-[0-9]+$"}),
+        ]
+        | None
+    ) = None
+    """Google tag ID of the Ads account (AW-...), loaded with gtag.js by `mode: pixel` links."""
     validate_only: Bool = False
     """Ask Google to validate without recording (GA4 debug endpoint, Data Manager validateOnly)."""
 
@@ -220,6 +237,8 @@ class PinterestPlatform(_Platform):
     access_token: SecretRef
     test: Bool = False
     """Send events with ?test=true."""
+    tag_id: Digits | None = None
+    """Pinterest Tag ID, loaded by `mode: pixel` links (not secret)."""
 
 
 class SnapchatPlatform(_Platform):

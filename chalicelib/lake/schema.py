@@ -87,6 +87,9 @@ CONVERSION_COLUMNS: tuple[Column, ...] = tuple(
         ("attributed", "boolean"),
         ("campaign", "string"),
         ("slug", "string"),
+        ("event_time", "string"),
+        ("click_ts", "string"),
+        ("platforms", "array<string>"),
     )
 )
 

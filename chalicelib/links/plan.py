@@ -23,6 +23,7 @@ from chalicelib.links.record import (
     site_of,
 )
 from chalicelib.links.store import LiveItem, Write
+from chalicelib.redirect.interstitial import pixels_for
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,10 @@ def desired_docs(specs: Specs) -> dict[str, tuple[str, str, dict[str, Any]]]:
             "site": sites.get(link["domain"].lower()) or site_of({"name": link["domain"]}),
             "audiences": audiences,
         }
+        if link.get("mode") == "pixel":
+            # The browser pixels' public ids, so the interstitial needs no other read.
+            send_to = [name for a in audiences for name in a["send_to"]]
+            doc["pixels"] = pixels_for(specs.platforms, send_to)
         label = f"{link['domain']}/{link['slug']}"
         out[link_key(link["domain"], link["slug"])] = (KIND_LINK, label, doc)
     return out

@@ -8,11 +8,11 @@ records the click.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.redirect import pages
+from chalicelib.redirect import interstitial, pages
 from chalicelib.redirect.destination import Destination, brought_utm, build_destination
 from chalicelib.redirect.request import RequestFacts
 from chalicelib.redirect.rules import first_matching_rule, parse_instant, split_arm
@@ -22,6 +22,7 @@ from chalicelib.redirect.visitor import Visitor
 DEFAULT, EXPIRED, LIMIT = "default", "expired", "limit"
 NOT_FOUND, NOT_STARTED, ROOT, UNKNOWN_DOMAIN = "not_found", "not_started", "root", "unknown_domain"
 
+PIXEL = "pixel"  # link mode: the interstitial page with browser pixels
 REDIRECT_CODES = frozenset({301, 302, 307, 308})
 NO_STORE = "private, no-store"
 # A permanent redirect the browser may reuse for 5 minutes, never a shared cache: the Location
@@ -83,7 +84,10 @@ def decide(
         return _expired(LIMIT, spec, site, facts, visitor, click_id)
     url, rule = choose_url(spec, facts, visitor, now)
     status = spec.get("redirect") if spec.get("redirect") in REDIRECT_CODES else 302
-    return _redirect(status, rule, url, spec, facts, visitor, click_id)
+    decision = _redirect(status, rule, url, spec, facts, visitor, click_id)
+    if spec.get("mode") == PIXEL:
+        return _pixel_page(decision, (doc or {}).get("pixels"), facts, visitor, click_id)
+    return decision
 
 
 def choose_url(
@@ -189,6 +193,38 @@ def _redirect_decision(
     }
     _add_cookies(headers, visitor)
     return Decision(status, rule, destination.location, headers, "", spec, destination.utm)
+
+
+def _pixel_page(
+    redirect: Decision,
+    pixels: Mapping[str, Any] | None,
+    facts: RequestFacts,
+    visitor: Visitor,
+    click_id: str | None,
+) -> Decision:
+    """The interstitial for people whose pixels may fire; the plain redirect for everyone else
+    (bots, HEAD, consent denied, no pixel configured)."""
+    if not interstitial.shows_pixels(
+        pixels,
+        method=facts.method,
+        is_bot=visitor.is_bot,
+        consent=visitor.consent,
+        click_id=click_id,
+        destination=redirect.location,
+    ):
+        return redirect
+    assert pixels is not None and click_id is not None and redirect.location is not None
+    page = interstitial.render(redirect.location, click_id, pixels)
+    headers: Headers = {
+        "Content-Type": interstitial.CONTENT_TYPE,
+        "Cache-Control": NO_STORE,  # a nonce and a click id: never reused
+        "X-Robots-Tag": "noindex",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": page.content_security_policy,
+    }
+    _add_cookies(headers, visitor)
+    return replace(redirect, status=200, headers=headers, body=page.body)
 
 
 def _page(

@@ -1,0 +1,95 @@
+"""Click envelopes and Lambda Kinesis events shaped like the redirect's, for the downstream
+benchmarks (archiver, dispatcher)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chalicelib.clicks import new_click_id
+
+FIRST_SEQ = 49590338271490256608559692538361571095921575989136588800
+BOT_SHARE = 0.2  # link previews, scanners, monitors
+UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/21E236 [FBAN/FBIOS;FBAV/455.0.0.38.111;FBBV/612345678]"
+)
+
+
+def envelopes(n: int, *, seed: int = 7, host: str = "go.localhost") -> list[dict[str, Any]]:
+    """``n`` click envelopes from the last hour: a fifth of them bots, the rest humans whose
+    link feeds an audience on meta and tiktok."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    out = []
+    for i in range(n):
+        when = now + timedelta(seconds=i * 3599 / max(1, n))
+        is_bot = rng.random() < BOT_SHARE
+        click_id = new_click_id(when)
+        click = {
+            "schema": 1,
+            "click_id": click_id,
+            "ts": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
+            "domain": host,
+            "slug": rng.choice(["spring-sale", "pricing", "black-friday"]),
+            "campaign": "spring",
+            "tags": ["sale", "pricing"],
+            "rule": "default",
+            "status": 302,
+            "destination": "https://shop.example/sale?utm_source=newsletter&rb_cid=" + click_id,
+            "visitor_id": f"{rng.getrandbits(128):032x}",
+            "is_bot": is_bot,
+            "bot_name": "facebookexternalhit" if is_bot else None,
+            "country": rng.choice(["US", "GB", "DE", "FR", "CA"]),
+            "device": rng.choice(["ios", "android", "desktop"]),
+            "os": "iOS",
+            "browser": "Facebook",
+            "language": "en",
+            "referrer_host": "l.facebook.com",
+            "utm_source": "newsletter",
+            "utm_medium": "email",
+            "utm_campaign": "spring",
+            "utm_term": None,
+            "utm_content": None,
+            "click_ids": {"fbclid": f"IwAR{rng.getrandbits(64):016x}"},
+            "consent": "not_required",
+            "ip_prefix": "203.0.113.0/24",
+            "ua_hash": hashlib.sha256(UA.encode()).hexdigest()[:32],
+            "platforms": [] if is_bot else ["meta", "tiktok"],
+        }
+        out.append({"kind": "click", "click": click, "ip": "203.0.113.7", "user_agent": UA})
+    return out
+
+
+def kinesis_event(
+    items: list[dict[str, Any]], *, first_seq: int = FIRST_SEQ, shard: str = "shardId-000000000000"
+) -> dict[str, Any]:
+    """The event Lambda delivers to a Kinesis consumer for these envelopes."""
+    records = []
+    for i, envelope in enumerate(items):
+        seq = str(first_seq + i)
+        records.append(
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": envelope["click"]["click_id"],
+                    "sequenceNumber": seq,
+                    "data": base64.b64encode(
+                        json.dumps(envelope, separators=(",", ":")).encode()
+                    ).decode(),
+                    "approximateArrivalTimestamp": 1_795_000_000.0 + i / 1000,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{shard}:{seq}",
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/archiver",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/rebound-local-clicks",
+            }
+        )
+    return {"Records": records}

@@ -1,0 +1,217 @@
+"""Dispatcher throughput: platform events per second to a fake platform on loopback.
+
+Transport: Meta's adapter (``build_requests``) and ``chalicelib.platforms.http.send_with_retries``
+(what the dispatcher sends with), ``MAX_BATCH`` (1,000) events a request vs one event a request;
+rounds alternate. Then the whole ``chalicelib.dispatch.Dispatcher.handle`` on moto, for Kinesis
+batches of clicks whose audience sends to meta and tiktok (both pointed at the fake platform):
+per-event ledger claims, secrets, outcome log, compared with the batched transport alone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from bench.aws_calls import CallCounter
+from bench.clicks import FIRST_SEQ, envelopes, kinesis_event
+from bench.figures import Figure, Result, median
+from bench.stack import DOMAIN, moto_stack
+
+NAME = "dispatcher"
+TITLE = "Dispatcher: events per second to a fake platform on loopback"
+PARAMS: dict[str, dict[str, int]] = {
+    "full": {"events": 1000, "rounds": 5, "batches": 3, "batch_size": 500},
+    "quick": {"events": 300, "rounds": 2, "batches": 1, "batch_size": 200},
+    "tiny": {"events": 6, "rounds": 1, "batches": 1, "batch_size": 4},
+}
+TOKEN = "bench-meta-token"  # noqa: S105 - sent to the fake platform only
+
+
+class FakePlatform:
+    """Answers every POST with 200 and a body that both Meta and TikTok read as success."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes = 0
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                with fake._lock:
+                    fake.requests += 1
+                    fake.bytes += length
+                body = b'{"events_received":1,"code":0,"message":"OK"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @contextmanager
+    def running(self) -> Iterator[FakePlatform]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self.server.shutdown()
+            self.server.server_close()
+            self._thread.join(timeout=5)
+
+
+def meta_events(n: int, seed: int = 0) -> list[Any]:
+    """The page views the dispatcher would make for ``n`` human clicks."""
+    from chalicelib.dispatch.events import wanted_events
+
+    out = []
+    for envelope in envelopes(n * 2, seed=seed):
+        out += [w.event for w in wanted_events(envelope, {}) if w.platform == "meta"]
+    return out[:n]
+
+
+def send_all(events: list[Any], url: str, batched: bool) -> int:
+    """Build and send Meta requests for ``events``; returns the number of requests."""
+    from chalicelib.platforms import meta
+    from chalicelib.platforms.http import send_with_retries
+
+    settings = {"pixel_id": "1234567890", "endpoint": url}
+    secrets = {"access_token": TOKEN}
+    now = datetime.now(UTC)
+    groups = [events] if batched else [[e] for e in events]
+    sent = 0
+    for group in groups:
+        requests, rejected = meta.build_requests(group, settings, secrets, now)
+        if rejected:
+            raise RuntimeError(f"meta rejected events: {rejected[:3]}")
+        for request in requests:
+            outcome, _ = send_with_retries(request, meta.classify, attempts=1, timeout=10)
+            if not outcome.ok:
+                raise RuntimeError(f"fake platform answered {outcome}")
+            sent += 1
+    return sent
+
+
+def run(*, events: int, rounds: int, batches: int, batch_size: int) -> Result:
+    started = time.perf_counter()
+    params = {"events": events, "rounds": rounds, "batches": batches, "batch_size": batch_size}
+    result = Result(NAME, TITLE, params=params)
+    rates: dict[str, list[float]] = {"batched": [], "single": [], "dispatcher": []}
+    with FakePlatform().running() as fake:
+        pool = meta_events(events)
+        send_all(pool[:5], fake.url, batched=False)  # warm up: imports, first connection
+        for i in range(rounds):
+            order = [True, False] if i % 2 == 0 else [False, True]
+            for batched in order:
+                t0 = time.perf_counter()
+                send_all(pool, fake.url, batched)
+                key = "batched" if batched else "single"
+                rates[key].append(len(pool) / (time.perf_counter() - t0))
+
+        counter = CallCounter()
+        sent = ddb_calls = 0
+        with moto_stack():
+            service = _dispatcher(fake.url, counter)
+            for i in range(batches + 1):  # the first batch warms up
+                items = envelopes(batch_size, seed=100 + i)
+                event = kinesis_event(items, first_seq=FIRST_SEQ + i * batch_size)
+                want = 2 * sum(1 for e in items if e["click"]["platforms"])
+                counter.reset()
+                t0 = time.perf_counter()
+                reply = service.handle(event)
+                elapsed = time.perf_counter() - t0
+                sent_now = sum(service.last_report.sent.values())
+                if reply["batchItemFailures"] or sent_now != want:
+                    raise RuntimeError(f"dispatcher sent {sent_now} of {want}: {reply}")
+                if i:
+                    rates["dispatcher"].append(sent_now / elapsed)
+                    sent += sent_now
+                    ddb_calls += counter.counts["dynamodb"]
+
+    batched = median(rates["batched"])
+    result.figures += [
+        Figure(
+            f"Meta adapter + send, {_batch_size()} events a request",
+            batched,
+            "events/s",
+            median(rates["single"]),
+            "one event a request",
+        ),
+        Figure(
+            "Dispatcher.handle (moto ledger, meta + tiktok)",
+            median(rates["dispatcher"]),
+            "events/s",
+            batched,
+            "batched adapter + send alone",
+        ),
+        Figure(
+            "Dispatcher.handle: DynamoDB calls per event sent",
+            ddb_calls / max(1, sent),
+            "calls",
+            note="ledger claim (conditional PutItem) + settle (UpdateItem), one event at a time",
+        ),
+    ]
+    result.notes.append(
+        f"Transport: {len(pool)} Meta page views per round, {rounds} rounds; dispatcher: "
+        f"{batches} Kinesis batches of {batch_size} clicks (4 in 5 human). The fake platform "
+        "runs in this process; urllib opens a new connection per request."
+    )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _batch_size() -> int:
+    from chalicelib.platforms import meta
+
+    return meta.MAX_BATCH
+
+
+def _dispatcher(url: str, counter: CallCounter) -> Any:
+    """A Dispatcher as app.py builds it, with meta and tiktok pointed at the fake platform."""
+    from chalicelib.dispatch.dispatcher import ConfigView, Dispatcher
+    from chalicelib.dispatch.ledger import Ledger
+    from chalicelib.dispatch.sinks import DeadLetters, OutcomeLog
+    from chalicelib.links.plan import Specs, make_plan
+    from chalicelib.links.store import ConfigStore
+    from chalicelib.resources import Names, client
+    from chalicelib.secrets import Secrets
+
+    names = Names.from_env()
+    ssm = client("ssm")
+    for name in ("meta", "tiktok"):
+        ssm.put_parameter(Name=f"/bench/{name}", Value=TOKEN, Type="SecureString", Overwrite=True)
+    platforms = {
+        "meta": {"pixel_id": "1234567890", "access_token": "ssm:/bench/meta"},
+        "tiktok": {"pixel_code": "C0DE1234", "access_token": "ssm:/bench/tiktok"},
+    }
+    store = ConfigStore(client("dynamodb"), names.links_table)
+    specs = Specs(
+        domains=[DOMAIN],
+        platforms={k: {**v, "endpoint": url, "dry_run": False} for k, v in platforms.items()},
+    )
+    store.write(make_plan(specs, store.read_all()).writes())
+    ddb = client("dynamodb")
+    counter.watch(ddb)
+    bucket = names.lake_bucket_name()
+    return Dispatcher(
+        config=ConfigView(ddb, names.links_table),
+        secrets=Secrets(lambda: client("ssm"), lambda: client("secretsmanager")),
+        ledger=Ledger(ddb, names.state_table),
+        dead_letters=DeadLetters(client("sqs"), names.platform_dlq),
+        recorder=None,
+        outcomes=OutcomeLog(client("s3"), bucket),
+    )

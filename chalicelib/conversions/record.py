@@ -1,0 +1,141 @@
+"""The conversion record (what the lake keeps) and the stream envelope around it. Pure.
+
+The record holds no personal data at all, not even hashes: it goes to the lake as it is. The
+envelope adds what the dispatcher needs for the platform events, and only when some platform
+will get one: the user data as hashes (``hash_user``), the merchant's client IP and user agent,
+and the original click as the click index knows it (click ids, user agent, consent, platforms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.clicks.event import iso_millis
+from chalicelib.conversions.postback import Postback
+from chalicelib.platforms.hashing import hash_user
+
+SCHEMA = 1
+KIND = "conversion"
+DENIED = "denied"
+# Platforms match a conversion to a click up to 90 days old (Google's longest window, Meta's fbc
+# limit); the click index keeps clicks exactly that long.
+ATTRIBUTION_WINDOW = timedelta(days=90)
+# What the dispatcher takes from the original click (the click index has no full IP, ever).
+CLICK_FIELDS = (
+    "click_id",
+    "ts",
+    "domain",
+    "slug",
+    "campaign",
+    "click_ids",
+    "user_agent",
+    "visitor_id",
+    "consent",
+    "platforms",
+    "country",
+)
+
+
+def click_from_index(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A click-index item (DynamoDB attribute values) as the plain subset conversions carry."""
+    if not item:
+        return None
+    plain = {name: _plain(value) for name, value in item.items()}
+    if not isinstance(plain.get("ts"), str) or not isinstance(plain.get("click_id"), str):
+        return None
+    return {name: plain[name] for name in CLICK_FIELDS if plain.get(name) is not None}
+
+
+def attributable(click: Mapping[str, Any] | None, domain: str, event_time: datetime) -> bool:
+    """A click on this domain, at most 90 days before the conversion."""
+    if not click or str(click.get("domain", "")).lower() != domain:
+        return False
+    clicked = _instant(click.get("ts"))
+    return clicked is not None and event_time - clicked <= ATTRIBUTION_WINDOW
+
+
+def build_conversion(
+    postback: Postback,
+    *,
+    conversion_id: str,
+    domain: str,
+    now: datetime,
+    click: Mapping[str, Any] | None,
+    default_country: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(record, envelope). ``click`` is the attributed click (``click_from_index``) or None."""
+    consented = click is not None and click.get("consent") != DENIED
+    platforms = sorted({str(p) for p in (click or {}).get("platforms") or []}) if consented else []
+    record = {
+        "schema": SCHEMA,
+        "conversion_id": conversion_id,
+        "click_id": postback.click_id,
+        "ts": iso_millis(now),
+        "domain": domain,
+        "event": postback.event,
+        "event_id": postback.event_id,
+        "value": postback.value,
+        "currency": postback.currency,
+        "attributed": click is not None,
+        "campaign": (click or {}).get("campaign"),
+        "slug": (click or {}).get("slug"),
+        "event_time": iso_millis(postback.event_time),
+        "click_ts": (click or {}).get("ts"),
+        "platforms": platforms,
+    }
+    envelope: dict[str, Any] = {
+        "kind": KIND,
+        KIND: record,
+        "ip": None,
+        "user_agent": None,
+        "user": {},
+        "click": _click_subset(click, platforms),
+    }
+    if platforms:
+        # Only what a platform event will use travels: nothing goes nowhere.
+        hint = (click or {}).get("country") or default_country
+        envelope["ip"] = postback.client_ip_address
+        envelope["user_agent"] = postback.client_user_agent
+        envelope["user"] = hash_user(postback.user, hint)
+    return record, envelope
+
+
+def _click_subset(click: Mapping[str, Any] | None, platforms: list[str]) -> dict[str, Any] | None:
+    if click is None:
+        return None
+    subset = {name: click[name] for name in CLICK_FIELDS if name in click}
+    subset["platforms"] = platforms
+    return subset
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _plain(value: Mapping[str, Any]) -> Any:
+    """A low-level DynamoDB attribute value as plain JSON (numbers as int or float)."""
+    (kind, inner), *_ = value.items()
+    if kind == "S":
+        return inner
+    if kind == "N":
+        number = float(inner)
+        return int(number) if number.is_integer() and "." not in inner else number
+    if kind == "BOOL":
+        return bool(inner)
+    if kind == "NULL":
+        return None
+    if kind == "L":
+        return [_plain(v) for v in inner]
+    if kind == "M":
+        return {k: _plain(v) for k, v in inner.items()}
+    if kind == "SS":
+        return list(inner)
+    return None

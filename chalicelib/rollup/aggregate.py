@@ -1,0 +1,262 @@
+"""One hour's stats rows, per dimension, from its compacted Parquet and its platform outcomes.
+
+DuckDB counts; Python only builds the sketches (from DuckDB's sorted distinct visitor lists, so the
+sketch bytes never depend on the order rows were read in) and assembles ``Stats`` rows.
+
+What is counted where:
+
+- clicks: in the hour of the click (``ts``), for the link, its campaign, every audience it feeds
+  (``audiences.py``), every platform it queued an event for, and the total;
+- human clicks: ``is_bot`` false; bot clicks: the rest; unique visitors: distinct ``visitor_id``
+  of human clicks; audience members: the same, less visitors who denied consent;
+- conversions: in the hour they arrived (``ts``), for their link, campaign, audiences and
+  platforms; revenue per event and currency (values without a currency are not revenue);
+- platform events: in the hour the dispatcher recorded the outcome, for the platform, the short
+  link it names (``source_url``), that link's campaign and audiences, and the total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from chalicelib.rollup import sketch
+from chalicelib.rollup.audiences import Catalog
+from chalicelib.rollup.compact import literal
+from chalicelib.rollup.metrics import (
+    AUDIENCE,
+    CAMPAIGN,
+    LINK,
+    PLATFORM,
+    TOTAL,
+    Stats,
+    sort_key,
+)
+
+_HUMAN = "is_bot IS FALSE"
+_MEMBER = f"{_HUMAN} AND consent IS DISTINCT FROM 'denied'"
+_LINK = "lower(domain) || '/' || lower(slug)"
+# One string per (link, campaign, tags) as a click recorded them: the unit audiences are decided for.
+_VARIANT = (
+    "lower(domain) || chr(30) || lower(slug) || chr(30) || coalesce(campaign, chr(0)) || chr(30) "
+    "|| coalesce(array_to_string(list_sort(tags), chr(31)), '')"
+)
+_OUTCOME_LINK = (
+    "lower(nullif(regexp_extract(source_url, '^[A-Za-z]+://([^/?#]+)/', 1), '')) || '/' || "
+    "lower(nullif(regexp_extract(source_url, '^[A-Za-z]+://[^/?#]+/([^/?#]+)', 1), ''))"
+)
+
+
+def aggregate(
+    con: Any,
+    catalog: Catalog,
+    *,
+    clicks: Sequence[Path] = (),
+    conversions: Sequence[Path] = (),
+    outcomes: Sequence[Path] = (),
+) -> dict[str, Stats]:
+    """sk → Stats for one hour. ``clicks``/``conversions``: its compacted Parquet files;
+    ``outcomes``: its ``platform-events/`` JSON-lines files."""
+    rows: dict[str, Stats] = {}
+
+    def row(dim: str, key: str) -> Stats:
+        sk = sort_key(dim, key)
+        if sk not in rows:
+            rows[sk] = Stats(members=0 if dim == AUDIENCE else None)
+        return rows[sk]
+
+    _views(con, clicks, conversions, outcomes)
+    _audience_tables(con, catalog)
+
+    click_sources = {
+        TOTAL: ("''", "c"),
+        LINK: ("link", "c"),
+        CAMPAIGN: ("campaign", "c"),
+        PLATFORM: ("platform", "(SELECT *, unnest(platforms) AS platform FROM c)"),
+        AUDIENCE: ("audience", "c JOIN click_audiences USING (variant)"),
+    }
+    for dim, (key, source) in click_sources.items():
+        members = dim == AUDIENCE
+        sql = (
+            f"SELECT {key} AS key, count(*), count(*) FILTER ({_HUMAN}), "
+            f"count(*) FILTER (NOT ({_HUMAN})), "
+            f"count(*) FILTER ({_HUMAN} AND consent = 'denied'), "
+            f"count(DISTINCT visitor_id) FILTER ({_HUMAN}), "
+            f"list(DISTINCT visitor_id ORDER BY visitor_id) FILTER ({_HUMAN} AND visitor_id IS NOT NULL), "
+            + (
+                f"count(DISTINCT visitor_id) FILTER ({_MEMBER}), "
+                f"list(DISTINCT visitor_id ORDER BY visitor_id) FILTER ({_MEMBER} AND visitor_id IS NOT NULL), "
+                if members
+                else "NULL, NULL, "
+            )
+            + ("arg_max(campaign, ts || click_id) " if dim == LINK else "NULL ")
+            + f"FROM {source} WHERE {key} IS NOT NULL GROUP BY 1 ORDER BY 1"
+        )
+        for k, n, human, bots, denied, visitors, vlist, nmembers, mlist, campaign in con.execute(
+            sql
+        ).fetchall():
+            r = row(dim, k)
+            r.clicks, r.human_clicks, r.bot_clicks, r.denied_clicks = n, human, bots, denied
+            r.visitors = visitors
+            r.visitors_sketch = sketch.build(vlist or ())
+            if members:
+                r.members = nmembers
+                r.members_sketch = sketch.build(mlist or ())
+            if dim == LINK:
+                r.campaign = campaign
+
+    conversion_sources = {
+        TOTAL: ("''", "v"),
+        LINK: ("link", "v"),
+        CAMPAIGN: ("campaign", "v"),
+        PLATFORM: ("platform", "(SELECT *, unnest(platforms) AS platform FROM v)"),
+        AUDIENCE: ("audience", "v JOIN link_audiences USING (link)"),
+    }
+    for dim, (key, source) in conversion_sources.items():
+        sql = (
+            f"SELECT {key} AS key, coalesce(event, '(none)') AS event, "  # noqa: S608
+            "upper(currency) AS currency, count(*), "
+            "sum(CAST(value AS DECIMAL(38, 4))) FILTER (value IS NOT NULL AND currency IS NOT NULL) "
+            f"FROM {source} WHERE {key} IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        )
+        for k, event, currency, n, revenue in con.execute(sql).fetchall():
+            r = row(dim, k)
+            r.conversions[event] = r.conversions.get(event, 0) + n
+            if currency is not None and revenue is not None:
+                by_currency = r.revenue.setdefault(event, {})
+                by_currency[currency] = by_currency.get(currency, Decimal(0)) + Decimal(revenue)
+            if dim == LINK and r.campaign is None:
+                r.campaign = _campaign_of(con, k)
+
+    outcome_sources = {
+        TOTAL: ("''", "o"),
+        LINK: ("link", "o"),
+        CAMPAIGN: ("campaign", "o LEFT JOIN link_campaigns USING (link)"),
+        PLATFORM: ("platform", "o"),
+        AUDIENCE: ("audience", "o JOIN link_audiences USING (link)"),
+    }
+    for dim, (key, source) in outcome_sources.items():
+        sql = (
+            f"SELECT {key} AS key, coalesce(status, 'unknown'), sum(n) "  # noqa: S608
+            f"FROM {source} WHERE {key} IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        for k, status, n in con.execute(sql).fetchall():
+            r = row(dim, k)
+            r.platform_events[status] = r.platform_events.get(status, 0) + n
+            if dim == LINK and r.campaign is None:
+                r.campaign = _campaign_of(con, k)
+    return dict(sorted(rows.items()))
+
+
+def counts(con: Any) -> dict[str, int]:
+    """Rows behind the hour's stats (after ``aggregate``): clicks, conversions, platform events."""
+    return {
+        name: int(con.execute(f"SELECT count(*) FROM {view}").fetchone()[0])  # noqa: S608
+        for name, view in (("clicks", "c"), ("conversions", "v"))
+    } | {"platform_events": int(con.execute("SELECT coalesce(sum(n), 0) FROM o").fetchone()[0])}
+
+
+def _campaign_of(con: Any, link: str) -> str | None:
+    found = con.execute("SELECT campaign FROM link_campaigns WHERE link = ?", [link]).fetchone()
+    return found[0] if found else None
+
+
+def _files(paths: Sequence[Path]) -> str:
+    return "[" + ", ".join(literal(str(p)) for p in paths) + "]"
+
+
+def _views(
+    con: Any, clicks: Sequence[Path], conversions: Sequence[Path], outcomes: Sequence[Path]
+) -> None:
+    if clicks:
+        source = f"read_parquet({_files(clicks)})"
+    else:
+        source = (
+            "(SELECT NULL::VARCHAR AS domain, NULL::VARCHAR AS slug, NULL::VARCHAR AS campaign, "
+            "NULL::VARCHAR[] AS tags, NULL::BOOLEAN AS is_bot, NULL::VARCHAR AS consent, "
+            "NULL::VARCHAR AS visitor_id, NULL::VARCHAR[] AS platforms, NULL::VARCHAR AS ts, "
+            "NULL::VARCHAR AS click_id WHERE false)"
+        )
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW c AS SELECT lower(domain) AS domain, slug, "  # noqa: S608
+        f"{_LINK} AS link, campaign, tags, is_bot, consent, visitor_id, ts, click_id, "
+        f"list_distinct(platforms) AS platforms, {_VARIANT} AS variant FROM {source}"
+    )
+    if conversions:
+        source = f"read_parquet({_files(conversions)})"
+    else:
+        source = (
+            "(SELECT NULL::VARCHAR AS domain, NULL::VARCHAR AS slug, NULL::VARCHAR AS campaign, "
+            "NULL::VARCHAR AS event, NULL::DOUBLE AS value, NULL::VARCHAR AS currency, "
+            "NULL::VARCHAR[] AS platforms WHERE false)"
+        )
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW v AS SELECT lower(domain) AS domain, "  # noqa: S608
+        f"{_LINK} AS link, campaign, event, value, currency, "
+        f"list_distinct(platforms) AS platforms FROM {source}"
+    )
+    if outcomes:
+        source = (
+            "(SELECT DISTINCT platform, event_id, status, source_url FROM read_json("  # noqa: S608
+            f"{_files(outcomes)}, "
+            "format = 'newline_delimited', compression = 'gzip', columns = {'platform': 'VARCHAR', "
+            "'event_id': 'VARCHAR', 'status': 'VARCHAR', 'source_url': 'VARCHAR'}, "
+            "ignore_errors = true))"
+        )
+    else:
+        source = (
+            "(SELECT NULL::VARCHAR AS platform, NULL::VARCHAR AS event_id, "
+            "NULL::VARCHAR AS status, NULL::VARCHAR AS source_url WHERE false)"
+        )
+    # One row per (platform, event, outcome): a retried dispatcher batch records the same again.
+    # Counted per short link first, so the link is parsed once per link, not once per event.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE o AS SELECT platform, status, "  # noqa: S608
+        f"{_OUTCOME_LINK} AS link, n FROM (SELECT platform, status, source_url, count(*) AS n "
+        f"FROM {source} GROUP BY ALL)"
+    )
+
+
+def _audience_tables(con: Any, catalog: Catalog) -> None:
+    """click_audiences(variant, audience), link_audiences(link, audience), link_campaigns(link,
+    campaign): the config's verdicts for what this hour's rows name."""
+    latest: dict[str, tuple[str, str | None, list[str]]] = {}
+    click_audiences: list[tuple[str, str]] = []
+    variants = con.execute(
+        "SELECT variant, any_value(domain), any_value(slug), any_value(campaign), "
+        "any_value(list_sort(tags)), any_value(link), max(ts || click_id) "
+        "FROM c WHERE variant IS NOT NULL GROUP BY variant ORDER BY variant"
+    ).fetchall()
+    for variant, domain, slug, campaign, tags, link, last in variants:
+        for audience in catalog.audiences_for(domain, slug, campaign, tags):
+            click_audiences.append((variant, audience))
+        if link not in latest or last > latest[link][0]:
+            latest[link] = (last, campaign, list(tags or []))
+
+    link_audiences: list[tuple[str, str]] = []
+    link_campaigns: list[tuple[str, str | None]] = []
+    named = con.execute(
+        "SELECT link FROM c WHERE link IS NOT NULL UNION SELECT link FROM v WHERE link IS NOT NULL "
+        "UNION SELECT link FROM o WHERE link IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    for (link,) in named:
+        if link in latest:
+            _, campaign, tags = latest[link]
+        else:
+            campaign, tags = catalog.link_attributes(link) or (None, [])
+        domain, _, slug = link.partition("/")
+        link_campaigns.append((link, campaign))
+        link_audiences.extend(
+            (link, a) for a in catalog.audiences_for(domain, slug, campaign, tags)
+        )
+
+    for name, columns, values in (
+        ("click_audiences", "variant VARCHAR, audience VARCHAR", click_audiences),
+        ("link_audiences", "link VARCHAR, audience VARCHAR", link_audiences),
+        ("link_campaigns", "link VARCHAR, campaign VARCHAR", link_campaigns),
+    ):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} ({columns})")
+        if values:
+            con.executemany(f"INSERT INTO {name} VALUES (?, ?)", values)  # noqa: S608

@@ -1,0 +1,89 @@
+"""An hour's raw JSON lines → one ZSTD Parquet file, de-duplicated, with exactly the columns of
+``chalicelib.lake.schema``. DuckDB on local files.
+
+De-duplication: a click can reach the stream twice (a producer retry, the SQS fallback), and
+``click_id`` is the key everywhere, so one row per ``click_id`` is kept; a conversion is one row
+per ``domain`` + ``event_id`` (its ``conversion_id`` when the merchant sent no event id). Of two
+copies the one in the first object (by key) is kept. Rows are written in ``ts`` order: the same
+input always gives byte-identical Parquet.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from chalicelib.lake.schema import CLICK_COLUMNS, CONVERSION_COLUMNS, Column
+
+CLICKS = "clicks"
+CONVERSIONS = "conversions"
+
+TABLES: dict[str, tuple[Column, ...]] = {CLICKS: CLICK_COLUMNS, CONVERSIONS: CONVERSION_COLUMNS}
+RAW_PREFIX = {CLICKS: "clicks", CONVERSIONS: "conversions"}
+PARQUET_PREFIX = {CLICKS: "clicks_parquet", CONVERSIONS: "conversions_parquet"}
+PARQUET_NAME = "part-0.parquet"
+
+_DEDUP = {
+    CLICKS: ("click_id", "click_id IS NOT NULL", "ts, click_id"),
+    CONVERSIONS: (
+        "lower(domain), coalesce(event_id, conversion_id, ts)",
+        "true",
+        "ts, conversion_id, event_id",
+    ),
+}
+# Ties between copies in the same object (the same record twice): any is the same record.
+_TIEBREAK = {CLICKS: "ts, visitor_id, status, destination", CONVERSIONS: "ts, conversion_id"}
+
+
+def connect(workdir: Path, *, memory_limit: str | None = None, threads: int | None = None) -> Any:
+    """A DuckDB connection that spills to ``workdir`` (Lambda: /tmp) and keeps row order."""
+    import duckdb
+
+    con = duckdb.connect(config={"preserve_insertion_order": True})
+    spill = Path(workdir) / "duckdb-spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    con.execute(f"SET temp_directory = {literal(str(spill))}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {literal(memory_limit)}")
+    con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
+    return con
+
+
+def raw_source(kind: str, files: Sequence[Path], *, filename: bool = False) -> str:
+    """SQL for the raw JSON lines of one table, typed as in schema.py.
+
+    A value of the wrong type becomes NULL rather than failing the hour (the archiver has
+    already checked the fields the rollup cannot do without).
+    """
+    columns = TABLES[kind]
+    types = ", ".join(f"{literal(c.name)}: {literal(c.duckdb)}" for c in columns)
+    return (
+        f"read_json([{', '.join(literal(str(f)) for f in files)}], "
+        f"format = 'newline_delimited', compression = 'gzip', columns = {{{types}}}, "
+        f"ignore_errors = true{', filename = true' if filename else ''})"
+    )
+
+
+def compact(con: Any, kind: str, files: Sequence[Path], out: Path) -> int:
+    """Write the de-duplicated rows of ``files`` to ``out``; return how many rows."""
+    key, keep, order = _DEDUP[kind]
+    select = ", ".join(ident(c.name) for c in TABLES[kind])
+    sql = (
+        f"COPY (SELECT {select} FROM {raw_source(kind, files, filename=True)} "  # noqa: S608
+        f"WHERE {keep} "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename, {_TIEBREAK[kind]}) = 1 "
+        f"ORDER BY {order}) "
+        f"TO {literal(str(out))} (FORMAT parquet, COMPRESSION zstd)"
+    )
+    (rows,) = con.execute(sql).fetchone()
+    return int(rows)
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,337 @@
+"""The rollup run: which hours, in what order, and what each one does (see ``__init__``)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chalicelib.rollup.aggregate import aggregate, counts
+from chalicelib.rollup.audiences import Catalog
+from chalicelib.rollup.compact import (
+    CLICKS,
+    CONVERSIONS,
+    PARQUET_NAME,
+    PARQUET_PREFIX,
+    RAW_PREFIX,
+    compact,
+    connect,
+)
+from chalicelib.rollup.hours import (
+    closed_hours,
+    day_of,
+    hour_key,
+    hours_of_day,
+    parse_hour,
+    prefix,
+)
+from chalicelib.rollup.lake import Lake, LakeObject, file_etag
+from chalicelib.rollup.metrics import Stats, day_period, hour_period, merge
+from chalicelib.rollup.store import Manifest, Store
+
+log = logging.getLogger(__name__)
+
+# Closed hours looked at again on every run: late data (the stream keeps records 24 hours) is
+# noticed by itself; older late data needs `rebound rollup --hour`.
+LOOKBACK_HOURS = 24
+# Part of every hour's fingerprint: bump it when what an hour's rows hold changes, and the
+# lookback hours are rolled up again by the next run.
+ROLLUP_VERSION = "1"
+OUTCOMES_PREFIX = "platform-events"
+RAW_PREFIXES = (RAW_PREFIX[CLICKS], RAW_PREFIX[CONVERSIONS], OUTCOMES_PREFIX)
+_LIST_WORKERS = 8
+
+# Statuses of an hour in a run.
+ROLLED = "rolled"
+UNCHANGED = "unchanged"
+EMPTY = "empty"  # nothing in the lake and never rolled up
+FAILED = "failed"
+DEFERRED = "deferred"  # out of time; the next run picks it up
+
+
+@dataclass
+class HourResult:
+    hour: str
+    status: str
+    closed: bool
+    compacted: bool = False
+    clicks: int = 0
+    conversions: int = 0
+    platform_events: int = 0
+    seconds: float = 0.0
+    note: str = ""
+
+
+@dataclass
+class RunReport:
+    hours: list[HourResult] = field(default_factory=list)
+    days: list[str] = field(default_factory=list)
+
+    def by_status(self, status: str) -> list[HourResult]:
+        return [h for h in self.hours if h.status == status]
+
+    def summary(self) -> dict[str, Any]:
+        """What the scheduled function returns (and logs)."""
+        return {
+            "rolled": [h.hour for h in self.by_status(ROLLED)],
+            "unchanged": len(self.by_status(UNCHANGED)),
+            "failed": {h.hour: h.note for h in self.by_status(FAILED)},
+            "deferred": [h.hour for h in self.by_status(DEFERRED)],
+            "days": self.days,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hours": [asdict(h) for h in self.hours], "days": self.days}
+
+
+class Rollup:
+    """Rolls hours of ``lake`` up into ``store``; the audiences come from ``catalog``."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        store: Store,
+        catalog: Catalog | Callable[[], Catalog],
+        *,
+        workdir: Path | str | None = None,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+    ):
+        self.lake = lake
+        self.store = store
+        self._catalog = catalog
+        self.workdir = Path(workdir or tempfile.gettempdir())
+        self.memory_limit = memory_limit
+        self.threads = threads
+
+    def catalog(self) -> Catalog:
+        if callable(self._catalog):
+            self._catalog = self._catalog()
+        return self._catalog
+
+    def run(
+        self,
+        *,
+        now: datetime | None = None,
+        hours: Iterable[str] | None = None,
+        force: bool = False,
+        lookback: int = LOOKBACK_HOURS,
+        deadline: float | None = None,
+        progress: Callable[[HourResult], None] | None = None,
+    ) -> RunReport:
+        """Roll up ``hours`` (default: the open hour and the last ``lookback`` closed ones) where
+        the lake changed since their last rollup, or all of them with ``force``. ``deadline`` is
+        a ``time.monotonic()`` after which no new hour is started."""
+        now = now or datetime.now(UTC)
+        current = hour_key(now)
+        if hours is None:
+            candidates = [current, *closed_hours(now, lookback)]
+        else:
+            candidates = sorted({hour_key(parse_hour(h)) for h in hours}, reverse=True)
+            future = [h for h in candidates if h > current]
+            if future:
+                raise ValueError(f"hour {future[0]} has not begun yet")
+        listings = self._list(candidates)
+        manifests = self.store.manifests(candidates)
+        report = RunReport()
+        con = None
+        workdir = Path(tempfile.mkdtemp(prefix="rollup-", dir=self.workdir))
+        try:
+            for hour in candidates:  # newest first: the freshest numbers matter most
+                closed = hour < current
+                listing = listings[hour]
+                fingerprint = _fingerprint(listing, closed)
+                previous = manifests.get(hour)
+                if not force and previous is not None and previous.fingerprint == fingerprint:
+                    result = HourResult(hour, UNCHANGED, closed, previous.compacted)
+                elif not force and previous is None and not any(listing.values()):
+                    result = HourResult(hour, EMPTY, closed)
+                elif deadline is not None and time.monotonic() > deadline:
+                    result = HourResult(hour, DEFERRED, closed)
+                else:
+                    if con is None:
+                        con = connect(workdir, memory_limit=self.memory_limit, threads=self.threads)
+                    started = time.monotonic()
+                    try:
+                        result = self._roll(con, workdir, hour, closed, listing, previous, now)
+                    except Exception as exc:  # one bad hour must not stop the others
+                        log.exception("rollup of %s failed", hour)
+                        result = HourResult(
+                            hour, FAILED, closed, note=f"{type(exc).__name__}: {exc}"
+                        )
+                    result.seconds = round(time.monotonic() - started, 3)
+                report.hours.append(result)
+                if progress is not None:
+                    progress(result)
+            days = sorted({day_of(h.hour) for h in report.by_status(ROLLED)})
+            for day in days:
+                self.roll_day(day)
+            report.days = days
+        finally:
+            if con is not None:
+                con.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        return report
+
+    def roll_day(self, day: str) -> dict[str, Stats]:
+        """The day's rows, merged from its hours' rows (sketches merged, no raw data read)."""
+        by_hour = self.store.read([hour_period(h) for h in hours_of_day(day)])
+        grouped: dict[str, list[Stats]] = {}
+        for period in sorted(by_hour):
+            for sk, row in by_hour[period].items():
+                grouped.setdefault(sk, []).append(row)
+        rows = {sk: merge(grouped[sk]) for sk in sorted(grouped)}
+        self.store.replace(day_period(day), rows)
+        return rows
+
+    # ---------------------------------------------------------------------------------------
+
+    def _list(self, hours: Sequence[str]) -> dict[str, dict[str, list[LakeObject]]]:
+        jobs = [(h, p) for h in hours for p in RAW_PREFIXES]
+        with ThreadPoolExecutor(max_workers=_LIST_WORKERS, thread_name_prefix="list") as pool:
+            found = list(pool.map(lambda job: self.lake.list(prefix(job[1], job[0])), jobs))
+        out: dict[str, dict[str, list[LakeObject]]] = {h: {} for h in hours}
+        for (hour, table_prefix), objects in zip(jobs, found, strict=True):
+            data = ".parquet" if table_prefix.endswith("_parquet") else ".json.gz"
+            out[hour][table_prefix] = sorted(o for o in objects if o.key.endswith(data))
+        return out
+
+    def _roll(
+        self,
+        con: Any,
+        workdir: Path,
+        hour: str,
+        closed: bool,
+        listing: dict[str, list[LakeObject]],
+        previous: Manifest | None,
+        now: datetime,
+    ) -> HourResult:
+        result = HourResult(hour, ROLLED, closed)
+        notes = []
+        scratch = workdir / hour
+        scratch.mkdir(parents=True, exist_ok=True)
+        try:
+            sources: dict[str, list[Path]] = {}
+            for kind in (CLICKS, CONVERSIONS):
+                raw = listing[RAW_PREFIX[kind]]
+                compacted = self.lake.list(prefix(PARQUET_PREFIX[kind], hour))
+                compacted = [o for o in compacted if o.key.endswith(".parquet")]
+                lost = previous is not None and previous.lost(
+                    RAW_PREFIX[kind], (o.key for o in raw)
+                )
+                if raw and not (lost and compacted):
+                    files = self.lake.fetch([o.key for o in raw], scratch / "raw")
+                    out = scratch / f"{kind}.parquet"
+                    rows = compact(con, kind, files, out)
+                    sources[kind] = [out] if rows else []
+                    if closed:
+                        self._publish(kind, hour, out if rows else None, compacted)
+                        result.compacted = True
+                elif compacted:
+                    # The raw JSON has expired (RawRetentionDays): the compacted copy is the data.
+                    if lost:
+                        notes.append(f"raw {kind} expired: read from Parquet")
+                    sources[kind] = self.lake.fetch([o.key for o in compacted], scratch / "pq")
+                    result.compacted = closed
+                else:
+                    sources[kind] = []
+            outcome_files = self.lake.fetch(
+                [o.key for o in listing[OUTCOMES_PREFIX]], scratch / "events"
+            )
+            rows = aggregate(
+                con,
+                self.catalog(),
+                clicks=sources[CLICKS],
+                conversions=sources[CONVERSIONS],
+                outcomes=outcome_files,
+            )
+            n = counts(con)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        result.clicks = n["clicks"]
+        result.conversions = n["conversions"]
+        result.platform_events = n["platform_events"]
+        result.note = "; ".join(notes)
+        self.store.replace(hour_period(hour), rows)
+        self.store.put_manifest(
+            Manifest(
+                hour=hour,
+                fingerprint=_fingerprint(listing, closed),
+                closed=closed,
+                compacted=result.compacted,
+                rolled_at=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                counts=n,
+                sources={p: [o.key for o in listing[p]] for p in RAW_PREFIXES},
+                source_counts={p: len(listing[p]) for p in RAW_PREFIXES},
+            )
+        )
+        return result
+
+    def _publish(self, kind: str, hour: str, out: Path | None, existing: list[LakeObject]) -> None:
+        """The hour's Parquet object becomes ``out`` (unless it already is, byte for byte);
+        any other object under the hour's prefix goes."""
+        key = prefix(PARQUET_PREFIX[kind], hour) + PARQUET_NAME
+        if out is not None:
+            same = [o for o in existing if o.key == key and o.etag == file_etag(out)]
+            if not same:
+                self.lake.put(key, out)
+        stale = [o.key for o in existing if out is None or o.key != key]
+        if stale:
+            self.lake.delete(stale)
+
+
+def _fingerprint(listing: dict[str, list[LakeObject]], closed: bool) -> str:
+    digest = hashlib.sha256(f"v{ROLLUP_VERSION}\nclosed={closed}\n".encode())
+    for table_prefix in RAW_PREFIXES:
+        for obj in listing.get(table_prefix, ()):
+            digest.update(f"{obj.key}\t{obj.etag}\n".encode())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# The scheduled function
+
+
+SAFETY_SECONDS = 60  # time left for the day rows and the last writes when the Lambda runs out
+
+
+def scheduled(names: Any, context: Any = None, now: datetime | None = None) -> dict[str, Any]:
+    """What the scheduled Lambda does: roll up the recent hours; returns a summary for the log."""
+    from chalicelib.links.store import ConfigStore
+    from chalicelib.resources import client
+    from chalicelib.rollup.lake import S3Lake
+    from chalicelib.rollup.store import StatsStore
+
+    deadline = None
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        deadline = time.monotonic() + remaining() / 1000 - SAFETY_SECONDS
+    dynamodb = client("dynamodb")
+    rollup = Rollup(
+        S3Lake(client("s3"), names.lake_bucket_name()),
+        StatsStore(dynamodb, names.stats_table),
+        lambda: Catalog.from_live(ConfigStore(dynamodb, names.links_table).read_all()),
+        memory_limit=memory_limit(),
+    )
+    summary = rollup.run(now=now, deadline=deadline).summary()
+    log.info("rollup: %s", summary)
+    return summary
+
+
+def memory_limit(env: dict[str, str] | None = None) -> str | None:
+    """DuckDB's memory limit: ``REBOUND_ROLLUP_MEMORY``, else 60% of the Lambda's memory (the
+    rest is Python, the sketches and the S3 buffers); unset outside Lambda (DuckDB's default)."""
+    env = os.environ if env is None else env
+    if env.get("REBOUND_ROLLUP_MEMORY"):
+        return env["REBOUND_ROLLUP_MEMORY"]
+    size = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    return f"{int(int(size) * 0.6)}MB" if size and size.isdigit() else None

@@ -1,0 +1,132 @@
+"""The conversion record (no personal data, not even hashed) and its stream envelope."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from chalicelib.conversions.postback import Postback
+from chalicelib.conversions.record import attributable, build_conversion, click_from_index
+from chalicelib.lake.schema import CONVERSION_COLUMNS
+
+NOW = datetime(2026, 11, 23, 12, 0, 0, 250000, tzinfo=UTC)
+CLICK_ID = "01KAQ3V7R9Y2C8M4T6W0XBZDEF"
+INDEX_ITEM = {
+    "click_id": {"S": CLICK_ID},
+    "ts": {"S": "2026-11-20T08:00:00.000Z"},
+    "expires_at": {"N": "1802937600"},
+    "domain": {"S": "go.example"},
+    "slug": {"S": "spring-sale"},
+    "campaign": {"S": "spring"},
+    "tags": {"L": [{"S": "sale"}]},
+    "click_ids": {"M": {"fbclid": {"S": "IwAR-AbC"}, "ScCid": {"S": "u-1"}}},
+    "ip_prefix": {"S": "203.0.113.0/24"},
+    "consent": {"S": "not_required"},
+    "visitor_id": {"S": "v-1"},
+    "platforms": {"L": [{"S": "tiktok"}, {"S": "meta"}]},
+    "user_agent": {"S": "Mozilla/5.0 (original click)"},
+}
+USER = {"email": "Jane.Doe@Example.com", "phone": "+1 (650) 253-0000", "first_name": "Jane"}
+
+
+def postback(**changes) -> Postback:
+    values = {
+        "event": "purchase",
+        "event_id": "order-1",
+        "event_time": NOW - timedelta(minutes=3),
+        "value": 49.9,
+        "currency": "EUR",
+        "click_id": CLICK_ID,
+        "client_ip_address": "198.51.100.4",
+        "client_user_agent": "Mozilla/5.0 (checkout)",
+        "user": USER,
+    }
+    values.update(changes)
+    return Postback(**values)
+
+
+def build(click=None, **changes):
+    return build_conversion(
+        postback(**changes), conversion_id="C1", domain="go.example", now=NOW, click=click
+    )
+
+
+def test_the_record_has_the_lake_columns_and_no_personal_data():
+    record, _ = build(click_from_index(INDEX_ITEM))
+    assert set(record) == {c.name for c in CONVERSION_COLUMNS}
+    assert record == {
+        "schema": 1,
+        "conversion_id": "C1",
+        "click_id": CLICK_ID,
+        "ts": "2026-11-23T12:00:00.250Z",
+        "domain": "go.example",
+        "event": "purchase",
+        "event_id": "order-1",
+        "value": 49.9,
+        "currency": "EUR",
+        "attributed": True,
+        "campaign": "spring",
+        "slug": "spring-sale",
+        "event_time": "2026-11-23T11:57:00.250Z",
+        "click_ts": "2026-11-20T08:00:00.000Z",
+        "platforms": ["meta", "tiktok"],
+    }
+
+
+def test_the_envelope_carries_the_original_click_and_only_hashes():
+    _, envelope = build(click_from_index(INDEX_ITEM))
+    assert envelope["kind"] == "conversion"
+    click = envelope["click"]
+    assert click["click_ids"] == {"fbclid": "IwAR-AbC", "ScCid": "u-1"}
+    assert click["user_agent"] == "Mozilla/5.0 (original click)"
+    assert click["ts"] == "2026-11-20T08:00:00.000Z" and click["visitor_id"] == "v-1"
+    assert "ip_prefix" not in click and "tags" not in click
+    assert envelope["ip"] == "198.51.100.4"
+    assert envelope["user_agent"] == "Mozilla/5.0 (checkout)"
+    assert set(envelope["user"]) >= {"em", "ph_e164", "ph_digits", "fn"}
+    assert all(len(h) == 64 for h in envelope["user"].values())
+    text = json.dumps(envelope).lower()
+    assert "jane" not in text and "253" not in text
+
+
+def test_the_phone_is_read_with_the_domain_default_country():
+    _, with_us = build_conversion(
+        postback(user={"phone": "(650) 253-0000"}),
+        conversion_id="C1",
+        domain="go.example",
+        now=NOW,
+        click=click_from_index(INDEX_ITEM),
+        default_country="US",
+    )
+    _, without = build(click_from_index(INDEX_ITEM), user={"phone": "(650) 253-0000"})
+    assert "ph_e164" in with_us["user"] and "ph_e164" not in without["user"]
+
+
+def test_a_click_with_consent_denied_sends_nowhere_and_carries_nothing_personal():
+    item = dict(INDEX_ITEM, consent={"S": "denied"})
+    record, envelope = build(click_from_index(item))
+    assert record["attributed"] is True and record["platforms"] == []
+    assert envelope["click"]["platforms"] == []
+    assert envelope["user"] == {} and envelope["ip"] is None and envelope["user_agent"] is None
+
+
+def test_an_unattributed_conversion_has_no_click_and_nothing_personal():
+    record, envelope = build(None)
+    assert record["attributed"] is False and record["platforms"] == []
+    assert record["click_id"] == CLICK_ID  # as sent, so an analyst can see what did not match
+    assert record["campaign"] is None and record["click_ts"] is None
+    assert envelope["click"] is None and envelope["user"] == {} and envelope["ip"] is None
+
+
+def test_attribution_needs_the_same_domain_and_a_click_at_most_90_days_old():
+    click = click_from_index(INDEX_ITEM)
+    clicked = datetime(2026, 11, 20, 8, tzinfo=UTC)
+    assert attributable(click, "go.example", clicked + timedelta(days=90))
+    assert not attributable(click, "go.example", clicked + timedelta(days=90, seconds=1))
+    assert not attributable(click, "other.example", clicked)
+    assert not attributable(None, "go.example", clicked)
+
+
+def test_an_index_item_without_ts_or_id_is_no_click():
+    assert click_from_index({"click_id": {"S": CLICK_ID}}) is None
+    assert click_from_index(None) is None
