@@ -231,6 +231,29 @@ def platform_requests(platform: str | None, last: int, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--domain", required=True, help="The domain the postback goes to (its secret signs).")
+@click.option(
+    "--t", "timestamp", type=int, default=None, help="Unix time to sign at (default now)."
+)
+@click.argument("body_file", type=click.File("rb"))
+def sign(domain: str, timestamp: int | None, body_file) -> None:
+    """Print the Rebound-Signature header value for a conversion postback body (BODY_FILE, - for stdin)."""
+    from botocore.exceptions import BotoCoreError
+
+    from rebound.sign import SignError, header_for_domain
+
+    body = body_file.read()
+    if len(body) > 64 * 1024:
+        raise UserError(f"{body_file.name}: {len(body):,} bytes; a postback body is at most 64 KiB")
+    try:
+        click.echo(header_for_domain(domain, body, t=timestamp))
+    except SignError as exc:
+        raise UserError(str(exc)) from None
+    except BotoCoreError as exc:
+        raise UserError(f"reading the domain's secret: {exc}") from None
+
+
+@main.command()
 @click.option("--port", type=int, default=None, help="API port (default $REBOUND_PORT or 8000).")
 def local(port: int | None) -> None:
     """Run the local stack in the foreground (what `make run` runs)."""

@@ -4,6 +4,11 @@ Which events fire when (PLATFORMS.md): a human click on a link in an audience wi
 fires a page view on each of those platforms; a conversion postback fires on the platforms its
 original click went to. Consent denied, GPC/DNT (already folded into the click's `consent` by the
 redirect), a bot, or an unattributed conversion: no event at all.
+
+A click served the pixel interstitial (``mode: pixel``, status 200) already fired the browser
+pixels with the click id as event id, and the platforms drop the server copy as a duplicate;
+all but GA4, whose Measurement Protocol has no deduplication: the browser's Google tag counted
+that page view, so no server page view goes to Google for it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Any
 from chalicelib.platforms.event import PAGE_VIEW, PlatformEvent
 
 DENIED = "denied"
+PIXEL_SERVED = 200  # the click's status when the interstitial was served
+NO_BROWSER_DEDUP = frozenset({"google"})  # GA4 would count the page view twice
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,10 @@ def _for_click(envelope: Mapping[str, Any], sites: Mapping[str, Mapping[str, Any
         consent=consent,
         visitor_id=click.get("visitor_id"),
     )
-    return [Wanted(p, event) for p in sorted(set(click["platforms"]))]
+    platforms = set(click["platforms"])
+    if click.get("status") == PIXEL_SERVED:
+        platforms -= NO_BROWSER_DEDUP
+    return [Wanted(p, event) for p in sorted(platforms)]
 
 
 def _for_conversion(

@@ -288,6 +288,7 @@ INDEX_FIELDS = (
     "consent",
     "visitor_id",
     "platforms",
+    "country",  # the default region for phone numbers in a conversion attributed to the click
 )
 
 

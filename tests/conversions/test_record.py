@@ -102,6 +102,20 @@ def test_the_phone_is_read_with_the_domain_default_country():
     assert "ph_e164" in with_us["user"] and "ph_e164" not in without["user"]
 
 
+def test_the_phone_is_read_with_the_clicks_country_before_the_domain_default():
+    item = dict(INDEX_ITEM, country={"S": "GB"})
+    _, envelope = build_conversion(
+        postback(user={"phone": "020 7946 0018"}),
+        conversion_id="C1",
+        domain="go.example",
+        now=NOW,
+        click=click_from_index(item),
+        default_country="US",
+    )
+    _, as_us = build(click_from_index(INDEX_ITEM), user={"phone": "020 7946 0018"})
+    assert "ph_e164" in envelope["user"] and "ph_e164" not in as_us["user"]
+
+
 def test_a_click_with_consent_denied_sends_nowhere_and_carries_nothing_personal():
     item = dict(INDEX_ITEM, consent={"S": "denied"})
     record, envelope = build(click_from_index(item))

@@ -265,6 +265,8 @@ def test_click_index_holds_human_clicks_only_with_a_90_day_ttl_and_no_ip(s3, dyn
         assert item["platforms"] == {"L": [{"S": "meta"}, {"S": "tiktok"}]}
         assert item["visitor_id"] == {"S": c["visitor_id"]}
         assert item["consent"] == {"S": "granted"}
+        if c.get("country"):  # the default region for a conversion's phone number
+            assert item["country"] == {"S": c["country"]}
         assert {"domain", "slug", "campaign"} <= set(item)
         assert "ip" not in item
         assert IP not in json.dumps(item)
