@@ -40,7 +40,7 @@ package: $(STAMP)  ## the deployment bundle and CloudFormation template for STAG
 # checkov lives in its own venv: its pins clash with the project's.
 scan: $(STAMP) package  ## checkov over the packaged template (package already ran cfn-lint)
 	@test -x $(SCAN_VENV)/bin/checkov || { $(PYTHON) -m venv $(SCAN_VENV) && $(SCAN_VENV)/bin/pip install -q --disable-pip-version-check checkov==3.3.30; }
-	$(SCAN_VENV)/bin/checkov -q --framework cloudformation -f build/sam.yaml
+	$(SCAN_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f infra/template.yaml -f build/sam.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,15 +7,19 @@
 2. Pins the template's `Stage` parameter to STAGE: Chalice's functions are named and configured
    for one stage (`.chalice/config.json`), so the resources must be too. Writes YAML without
    aliases, which CloudFormation refuses.
-3. `cfn-lint` on OUT/sam.yaml: exits non-zero on any error.
+3. Checks that the bundle holds every requirement of requirements.txt at its pinned version:
+   `chalice package` only warns when no wheel suits the Lambda runtime, and leaves it out.
+4. `cfn-lint` on OUT/sam.yaml: exits non-zero on any error.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +113,33 @@ def lint(template_path: Path) -> int:
     return result.returncode
 
 
+def _dist_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def missing_requirements(
+    bundle: Path, requirements: Path = PROJECT / "requirements.txt"
+) -> list[str]:
+    """The pinned requirements (``name==version``) that have no ``.dist-info`` in ``bundle``."""
+    pinned = []
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = (part.strip() for part in line.split("==", 1))
+            pinned.append((name, version))
+    with zipfile.ZipFile(bundle) as zf:
+        found = {
+            _dist_name(top.removesuffix(".dist-info"))
+            for top in {n.split("/", 1)[0] for n in zf.namelist()}
+            if top.endswith(".dist-info")
+        }
+    return [
+        f"{name}=={version}"
+        for name, version in pinned
+        if f"{_dist_name(name)}_{_dist_name(version)}" not in found
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default="dev")
@@ -118,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     template_path = chalice_package(args.stage, args.out)
     template = pin_stage(template_path, args.stage)
     problems = check_event_sources(template, args.stage)
+    missing = missing_requirements(args.out / "deployment.zip")
+    if missing:
+        problems.append(
+            f"the bundle lacks {', '.join(missing)}: no wheel for the Lambda runtime "
+            f"(python{sys.version_info.major}.{sys.version_info.minor}, manylinux2014); "
+            "pin a release that has one in requirements.txt"
+        )
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

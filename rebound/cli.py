@@ -310,6 +310,7 @@ def _show_plan(the_plan, file: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 def rollup(hours: tuple[str, ...], since: str | None, force: bool, as_json: bool) -> None:
     """Run the rollup now (idempotent): Parquet compaction and statistics for the recent hours."""
+    from botocore.exceptions import BotoCoreError, ClientError
     from rich.progress import Progress
     from rich.table import Table
 
@@ -317,6 +318,11 @@ def rollup(hours: tuple[str, ...], since: str | None, force: bool, as_json: bool
 
     if hours and since:
         raise click.UsageError("give --hour or --since, not both")
+    if since is not None:
+        try:
+            rb_stats.parse_since(since, rb_stats.utc_now())
+        except rb_stats.StatsError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("rolling up", total=None)
         try:
@@ -328,6 +334,8 @@ def rollup(hours: tuple[str, ...], since: str | None, force: bool, as_json: bool
             )
         except rb_stats.StatsError as exc:
             raise UserError(str(exc)) from None
+        except (BotoCoreError, ClientError) as exc:
+            raise UserError(f"rolling up: {exc}") from None
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
@@ -400,7 +408,10 @@ def stats(
     if html_file:
         from rebound.report import render_html
 
-        Path(html_file).write_text(render_html(report), encoding="utf-8")
+        try:
+            Path(html_file).write_text(render_html(report), encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write {html_file}: {exc.strerror or exc}") from None
         err.print(f"wrote {html_file}", markup=False)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))

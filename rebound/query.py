@@ -291,7 +291,11 @@ def _literal(text: str) -> str:
 
 def to_duckdb(sql: str, dialect: str = "athena") -> str:
     """Athena (Trino) SQL → DuckDB SQL with sqlglot; SQL sqlglot cannot parse is passed as is,
-    so that DuckDB's own error message (with the position) is what the user sees."""
+    so that DuckDB's own error message (with the position) is what the user sees.
+
+    ``approx_distinct(x)`` becomes ``count(DISTINCT x)``: locally the exact count is cheap, and it
+    is what Athena's estimate (2.3% standard error) approximates, whereas DuckDB's own sketch is
+    far off on the small sets of a local lake."""
     if dialect == "duckdb":
         return sql
     if dialect != "athena":
@@ -300,8 +304,16 @@ def to_duckdb(sql: str, dialect: str = "athena") -> str:
     from sqlglot.errors import SqlglotError
 
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
+    from sqlglot import exp
+
+    def exact_distinct(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.ApproxDistinct):
+            return exp.Count(this=exp.Distinct(expressions=[node.this]))
+        return node
+
     try:
-        statements = sqlglot.transpile(sql, read="athena", write="duckdb")
+        parsed = sqlglot.parse(sql, read="athena")
+        statements = [e.transform(exact_distinct).sql(dialect="duckdb") for e in parsed if e]
     except SqlglotError:
         return sql
     return ";\n".join(s for s in statements if s.strip()) or sql

@@ -114,7 +114,8 @@ footer { padding-bottom: 32px; }
 main { display: grid; gap: 18px; padding-top: 18px; padding-bottom: 18px; }
 .card { background: #fff; border-radius: 12px; padding: 18px 20px;
   box-shadow: 0 1px 2px rgba(15,23,42,.06), 0 1px 8px rgba(15,23,42,.04); }
-.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 12px; }
+.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(120px, 1fr)); gap: 12px; }
+.kpi.wide { grid-column: span 2; }
 .kpi { background: #fff; border-radius: 12px; padding: 14px 16px;
   box-shadow: 0 1px 2px rgba(15,23,42,.06); }
 .kpi .label { color: #64748b; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
@@ -127,7 +128,7 @@ th { text-align: left; color: #64748b; font-weight: 600; font-size: 12px; text-t
   letter-spacing: .03em; border-bottom: 1px solid #e2e8f0; padding: 6px 8px; }
 td { border-bottom: 1px solid #f1f5f9; padding: 7px 8px; vertical-align: middle; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.name { word-break: break-all; }
+td.name { min-width: 14em; overflow-wrap: anywhere; }
 .bar { display: inline-block; height: 8px; border-radius: 4px; background: #4f46e5;
   vertical-align: middle; margin-right: 8px; }
 svg.spark { width: 120px; height: 28px; vertical-align: middle; }
@@ -175,7 +176,8 @@ def _kpis(e: Mapping[str, Any], error: float) -> str:
     return (
         '<section class="kpis" id="kpis">'
         + "".join(
-            f'<div class="kpi"><div class="label">{escape(label)}</div>'
+            f'<div class="kpi{" wide" if label == "Revenue" else ""}">'
+            f'<div class="label">{escape(label)}</div>'
             f'<div class="value">{value}</div><div class="hint">{escape(hint)}</div></div>'
             for label, value, hint in cards
         )

@@ -43,6 +43,8 @@ SPARK = "▁▂▃▄▅▆▇█"
 MAX_DAYS = 400
 MAX_HOURS = 24 * 14
 TABLE_ROWS = 20  # rows per table in the text output (--json has them all)
+TABLE_TREND = 12  # sparkline blocks in a table column (longer windows are summed into buckets)
+FOCUS_TREND = 48
 STD_DEVS = 3
 FUNNEL = (
     ("clicks", "clicks"),
@@ -347,6 +349,19 @@ def sparkline(values: Sequence[float]) -> str:
     )
 
 
+def squeeze(values: Sequence[float], width: int) -> list[float]:
+    """At most ``width`` values: consecutive periods summed into equal buckets (the latest
+    bucket ends at the latest period), so a 48-hour trend fits a table column."""
+    values = list(values)
+    if len(values) <= width:
+        return values
+    size = math.ceil(len(values) / width)
+    first = len(values) % size or size  # the oldest bucket takes the remainder
+    out = [sum(values[:first])]
+    out += [sum(values[i : i + size]) for i in range(first, len(values), size)]
+    return out
+
+
 def _n(value: int | None) -> str:
     return "–" if value is None else f"{value:,}"
 
@@ -363,6 +378,11 @@ def money(revenue: Mapping[str, float | int]) -> str:
     if not revenue:
         return "–"
     return ", ".join(f"{c} {v:,.2f}" for c, v in revenue.items())
+
+
+def _money_cell(revenue: Mapping[str, float | int]) -> str:
+    """``money`` for a table cell: wraps between currencies, never inside an amount."""
+    return money(revenue).replace(" ", "\u00a0").replace(",\u00a0", ", ")
 
 
 def render_text(report: Mapping[str, Any], console: Any) -> None:
@@ -392,7 +412,7 @@ def render_text(report: Mapping[str, Any], console: Any) -> None:
         console.print(Text(head, "bold"))
         console.print(
             Text(f"clicks {_n(e['clicks'])}  ")
-            + Text(sparkline(e["trend"]["clicks"]), "cyan")
+            + Text(sparkline(squeeze(e["trend"]["clicks"], FOCUS_TREND)), "cyan")
             + Text(
                 f"  human {_n(e['human_clicks'])} · bots {_n(e['bot_clicks'])} · "
                 f"unique visitors {_visitors(e)}"
@@ -430,16 +450,23 @@ def render_text(report: Mapping[str, Any], console: Any) -> None:
             pad_edge=False,
             show_edge=False,
         )
-        for i, (name, _) in enumerate(columns):
+        longest = max((len(str(columns[0][1](r))) for r in rows[:TABLE_ROWS]), default=8)
+        for i, (name, fn) in enumerate(columns):
             if i == 0:
-                t.add_column(name, overflow="fold", ratio=1)
+                t.add_column(name, overflow="fold", ratio=1, min_width=min(longest, 26))
             else:
-                t.add_column(name, justify="right", no_wrap=name != "revenue")
+                widest = max((len(str(fn(r))) for r in rows[:TABLE_ROWS]), default=4)
+                t.add_column(
+                    name,
+                    justify="right",
+                    no_wrap=name != "revenue",
+                    min_width=min(widest, 22) if name == "revenue" else None,
+                )
         t.add_column("trend", no_wrap=True)
         for r in rows[:TABLE_ROWS]:
             t.add_row(
                 *(Text(str(fn(r))) for _, fn in columns),
-                Text(sparkline(r["trend"]["clicks"]), "cyan"),
+                Text(sparkline(squeeze(r["trend"]["clicks"], TABLE_TREND)), "cyan"),
             )
         if len(rows) > TABLE_ROWS:
             t.caption = f"and {len(rows) - TABLE_ROWS} more (--json has them all)"
@@ -456,7 +483,7 @@ def render_text(report: Mapping[str, Any], console: Any) -> None:
             ("visitors", _visitors),
             ("leads", lambda r: _n(r["leads"])),
             ("purch.", lambda r: _n(r["purchases"])),
-            ("revenue", lambda r: money(r["revenue"])),
+            ("revenue", lambda r: _money_cell(r["revenue"])),
         ],
     )
     table(
@@ -470,7 +497,7 @@ def render_text(report: Mapping[str, Any], console: Any) -> None:
             ("leads", lambda r: _n(r["leads"])),
             ("purch.", lambda r: _n(r["purchases"])),
             ("conv.", lambda r: _pct(r["conversion_rate"])),
-            ("revenue", lambda r: money(r["revenue"])),
+            ("revenue", lambda r: _money_cell(r["revenue"])),
         ],
     )
     table(

@@ -323,6 +323,9 @@ def scheduled(names: Any, context: Any = None, now: datetime | None = None) -> d
         memory_limit=memory_limit(),
     )
     summary = rollup.run(now=now, deadline=deadline).summary()
+    # Lambda's root logger passes warnings and up only: one INFO line per run, by choice.
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)
     log.info("rollup: %s", summary)
     return summary
 

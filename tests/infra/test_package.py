@@ -74,3 +74,33 @@ def test_merged_functions_keep_chalices_settings_and_gain_the_templates(packaged
     assert archiver["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "rebound"
     assert res["RestAPI"]["Properties"]["DefinitionBody"]["paths"]["/{slug}"]
     assert json.dumps(res["ApiHandlerLogGroup"]).count("rebound-${Stage}") == 1
+
+
+def test_the_bundle_holds_every_pinned_requirement(packaged):
+    out, _, _ = packaged
+    sys.path.insert(0, str(PROJECT / "infra"))
+    try:
+        from package import missing_requirements
+    finally:
+        sys.path.pop(0)
+    assert missing_requirements(out / "deployment.zip") == []
+
+
+def test_a_requirement_without_a_lambda_wheel_is_refused(tmp_path):
+    import zipfile
+
+    sys.path.insert(0, str(PROJECT / "infra"))
+    try:
+        from package import missing_requirements
+    finally:
+        sys.path.pop(0)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(
+        "# comment\nua-parser==1.0.2  # inline\nduckdb==2.0.0\n-r other.txt\n", encoding="utf-8"
+    )
+    bundle = tmp_path / "deployment.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.writestr("ua_parser-1.0.2.dist-info/METADATA", "")
+        zf.writestr("duckdb-1.2.2.dist-info/METADATA", "")  # another version is not the pin
+        zf.writestr("app.py", "")
+    assert missing_requirements(bundle, requirements) == ["duckdb==2.0.0"]

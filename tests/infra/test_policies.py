@@ -3,8 +3,9 @@
 Every boto3 call (service, operation, target) the function's own code makes while its real entry
 point runs on moto is recorded, mapped to the IAM action and resource ARN it needs, and checked
 against the function's policy file in .chalice/: every call must be allowed, and every statement
-must be used by some call, or be one of the few that AWS itself exercises on the function's
-behalf (its log stream, its event source mapping, KMS behind SSM and Secrets Manager).
+(and every value its conditions allow) must be used by some call, or be one of the few that AWS
+itself exercises on the function's behalf (its log stream, its event source mapping, KMS behind
+SSM and Secrets Manager).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -28,6 +29,7 @@ from chalicelib.conversions.signature import sign
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
 from chalicelib.resources import Names, client
+from chalicelib.rollup import run as rollup_run
 from rebound.local import PROJECT, load_app
 from rebound.worker import kinesis_event, scheduled_event, sqs_event
 from tests.infra.templates import (
@@ -41,6 +43,7 @@ from tests.infra.templates import (
 )
 from tests.lake.factories import click as lake_click
 from tests.platforms.conftest import FakePlatform
+from tests.rollup import dataset
 
 STAGE = "local"
 CLICK_ID = new_click_id(datetime.now(UTC))
@@ -64,7 +67,11 @@ SERVICE_STATEMENTS = {
 ACTION_OF = {
     ("sqs", "SendMessageBatch"): "sqs:SendMessage",
     ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "DeleteObjects"): "s3:DeleteObject",
 }
+# A call's target, and the condition keys IAM evaluates for it (s3:prefix for a listing).
+Need = tuple[str, str, dict[str, str]]
 
 
 def arn(kind: str, name: str) -> str:
@@ -79,24 +86,61 @@ def arn(kind: str, name: str) -> str:
     return prefix + name
 
 
-def needs(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
-    """The (IAM action, resource ARN) pairs one API call is authorized against."""
+def needs(service: str, operation: str, params: dict[str, Any]) -> list[Need]:
+    """The (IAM action, resource ARN, condition keys) one API call is authorized against."""
     action = ACTION_OF.get((service, operation), f"{service}:{operation}")
     if service == "dynamodb":
         tables = params.get("RequestItems") or {params["TableName"]: None}
-        return [(action, arn("dynamodb", t)) for t in tables]
+        return [(action, arn("dynamodb", t), {}) for t in tables]
     if service == "kinesis":
-        return [(action, arn("kinesis", params["StreamName"]))]
+        return [(action, arn("kinesis", params["StreamName"]), {})]
     if service == "sqs":
         queue = params.get("QueueName") or params["QueueUrl"].rstrip("/").rsplit("/", 1)[-1]
-        return [(action, arn("sqs", queue))]
+        return [(action, arn("sqs", queue), {})]
+    if service == "s3" and operation == "ListObjectsV2":
+        prefix = {"s3:prefix": params["Prefix"]} if "Prefix" in params else {}
+        return [(action, arn("s3", params["Bucket"]), prefix)]
+    if service == "s3" and operation == "DeleteObjects":
+        keys = [o["Key"] for o in params["Delete"]["Objects"]]
+        return [(action, arn("s3", f"{params['Bucket']}/{key}"), {}) for key in keys]
     if service == "s3":
-        return [(action, arn("s3", f"{params['Bucket']}/{params['Key']}"))]
+        return [(action, arn("s3", f"{params['Bucket']}/{params['Key']}"), {})]
     if service == "ssm":
-        return [(action, arn("ssm", params["Name"]))]
+        return [(action, arn("ssm", params["Name"]), {})]
     if service == "secretsmanager":
-        return [(action, arn("secretsmanager", params["SecretId"]))]
+        return [(action, arn("secretsmanager", params["SecretId"]), {})]
     raise AssertionError(f"no IAM mapping for {service}:{operation}: add one to this test")
+
+
+def conditions(statement: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(operator, key, allowed value) for each value of the statement's conditions."""
+    out = []
+    for operator, keys in (statement.get("Condition") or {}).items():
+        for key, values in keys.items():
+            for value in values if isinstance(values, list) else [values]:
+                out.append((operator, key, value))
+    return out
+
+
+def satisfied(
+    statement: dict[str, Any], context: dict[str, str]
+) -> list[tuple[str, str, str]] | None:
+    """The condition values a call's context meets, or None when a condition fails (IAM: every
+    key must hold; a key given several values holds when any one matches)."""
+    met = []
+    by_key: dict[tuple[str, str], list[str]] = {}
+    for operator, key, value in conditions(statement):
+        by_key.setdefault((operator, key), []).append(value)
+    for (operator, key), values in by_key.items():
+        assert operator in ("StringEquals", "StringLike"), f"no evaluation of {operator} here"
+        if key not in context:
+            return None
+        match = fnmatchcase if operator == "StringLike" else str.__eq__
+        hits = [v for v in values if match(context[key], v)]
+        if not hits:
+            return None
+        met += [(operator, key, v) for v in hits]
+    return met
 
 
 class Recorder:
@@ -145,18 +189,20 @@ def check(function: str, calls: list[tuple[str, str, dict[str, Any]]]) -> None:
     """Every call allowed by the policy; every code statement used by a call."""
     policy = statements(function, STAGE)
     used: set[tuple[int, str, str]] = set()
+    used_conditions: set[tuple[int, str, str, str]] = set()
     denied = []
     for service, operation, params in calls:
-        for action, target in needs(service, operation, params):
-            hits = [
-                (i, action, pattern)
-                for i, st in enumerate(policy)
-                if action in st["Action"]
-                for pattern in st["Resource"]
-                if fnmatchcase(target, pattern)
-            ]
+        for action, target, context in needs(service, operation, params):
+            hits = []
+            for i, st in enumerate(policy):
+                met = satisfied(st, context) if action in st["Action"] else None
+                if met is None:
+                    continue
+                hits += [(i, action, p) for p in st["Resource"] if fnmatchcase(target, p)]
+                if any(fnmatchcase(target, p) for p in st["Resource"]):
+                    used_conditions.update((i, *m) for m in met)
             if not hits:
-                denied.append(f"{action} on {target}")
+                denied.append(f"{action} on {target}" + (f" with {context}" if context else ""))
             used.update(hits)
     assert not denied, f"{function}'s policy does not allow: {sorted(set(denied))}"
     unused = [
@@ -166,6 +212,13 @@ def check(function: str, calls: list[tuple[str, str, dict[str, Any]]]) -> None:
         for action in st["Action"]
         for pattern in st["Resource"]
         if (i, action, pattern) not in used
+    ]
+    unused += [
+        f"{st['Sid']}: {key} {operator} {value}"
+        for i, st in enumerate(policy)
+        if st["Sid"] not in SERVICE_STATEMENTS
+        for operator, key, value in conditions(st)
+        if (i, operator, key, value) not in used_conditions
     ]
     assert not unused, f"{function}'s policy allows what its code never does: {unused}"
 
@@ -391,6 +444,42 @@ def test_salt_shredder_policy_covers_deleting_salts_exactly(app_module, recorder
     with recorder.recording() as calls:
         app_module.salt_shredder(scheduled_event("salt-shredder", REGION), None)
     check("salt-shredder", calls)
+
+
+class _FrozenClock(datetime):
+    """``datetime`` with ``now()`` at the known lake's "now" (tests/rollup/dataset.py), so the
+    scheduled run looks at the hours that lake holds whatever today is."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+        return dataset.NOW.astimezone(tz)
+
+
+def test_rollup_policy_covers_the_lake_and_the_stats_table_exactly(
+    app_module, recorder, monkeypatch
+):
+    names = Names.from_env()
+    s3, bucket = client("s3"), names.lake_bucket_name()
+    dataset.write_lake(s3, client("dynamodb"), bucket, names.click_index_table)
+    # The known lake's clicks are in hours 12 and 13, its conversions in hour 13.
+    hours = {"clicks": "dt=2026-11-23/hour=12/", "conversions": "dt=2026-11-23/hour=13/"}
+    # Parquet objects of an old run: the rollup replaces the hour's Parquet and deletes them.
+    for table, hour in hours.items():
+        s3.put_object(Bucket=bucket, Key=f"{table}_parquet/{hour}part-1.parquet", Body=b"PAR1")
+    monkeypatch.setattr(rollup_run, "datetime", _FrozenClock)
+    with recorder.recording() as calls:
+        # Lists the hours, reads raw JSON and platform outcomes, writes Parquet, deletes the old
+        # objects, reads the audiences, writes stats rows and manifests.
+        first = app_module.rollup(scheduled_event("rollup", REGION), None)
+        assert first["rolled"] == ["2026-11-23T13", "2026-11-23T12"] and not first["failed"]
+        # Raw JSON expires (RawRetentionDays): the next run reads those hours' Parquet.
+        with recorder.paused():
+            for table, hour in hours.items():
+                listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{table}/{hour}")
+                s3.delete_object(Bucket=bucket, Key=listed["Contents"][0]["Key"])
+        second = app_module.rollup(scheduled_event("rollup", REGION), None)
+        assert second["rolled"] == ["2026-11-23T13", "2026-11-23T12"] and not second["failed"]
+    check("rollup", calls)
 
 
 # --- What AWS does on the functions' behalf names the right things ----------------------------

@@ -11,6 +11,8 @@ from chalicelib.dispatch.ledger import Ledger
 from chalicelib.dispatch.sinks import DryRunRecorder, OutcomeLog
 from chalicelib.lake.schema import ERRORS_PREFIX, PARTITION_COLUMNS, PREFIXES, TABLES
 from chalicelib.resources import Names
+from chalicelib.rollup.compact import PARQUET_PREFIX
+from chalicelib.rollup.run import SAFETY_SECONDS, memory_limit
 from tests.infra.templates import (
     PROJECT,
     app_functions,
@@ -99,6 +101,22 @@ def test_dispatcher_gives_up_before_its_ledger_claims_expire():
     assert timeout < Ledger(None, "t").lease.total_seconds()
 
 
+def test_rollup_runs_one_at_a_time_within_its_hour_and_leaves_itself_room(app):
+    (schedule,) = [s for s in event_sources(app, "ScheduledEventConfig") if s.name == "rollup"]
+    assert schedule.schedule_expression.to_string() == "rate(1 hour)"
+    props = resources()["Rollup"]["Properties"]
+    # A run ends (timeout) before the next is scheduled, and stops starting hours in time.
+    assert SAFETY_SECONDS * 5 <= props["Timeout"] < 3600
+    assert props["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["ReserveRollupConcurrency", 1, {"Ref": "AWS::NoValue"}]
+    }
+    assert template()["Parameters"]["ReserveRollupConcurrency"]["Default"] == "true"
+    # DuckDB gets 60% of the memory; the raw hours and its spill files go to /tmp.
+    limit = memory_limit({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(props["MemorySize"])})
+    assert limit is not None and int(limit.removesuffix("MB")) >= 1024
+    assert props["EphemeralStorage"]["Size"] >= 2048
+
+
 def test_fallback_queue_outlives_six_republisher_timeouts_and_has_a_dead_letter_queue():
     r = resources()
     queue = r["ClicksFallbackQueue"]["Properties"]
@@ -153,6 +171,7 @@ def test_every_prefix_the_code_writes_is_writable_by_exactly_the_function_that_w
 
     assert writable("archiver") == {f"{p}/*" for p in PREFIXES.values()} | {f"{ERRORS_PREFIX}/*"}
     assert writable("dispatcher") == {f"{DryRunRecorder.PREFIX}*", f"{OutcomeLog.PREFIX}*"}
+    assert writable("rollup") == {f"{p}/*" for p in PARQUET_PREFIX.values()}
     assert writable("api_handler") == writable("republisher") == set()
 
 
@@ -203,7 +222,7 @@ def test_alarms_cover_5xx_every_function_every_consumer_and_every_queue(app):
     _, dead_letter_queues, _ = loops["Fn::ForEach::DeadLetterAlarms"]
     assert set(dead_letter_queues) == set(of_type("AWS::SQS::Queue")) - {"ClicksFallbackQueue"}
     metrics = {
-        (a["Properties"]["MetricName"], str(a["Properties"]["Dimensions"]))
+        (a["Properties"]["MetricName"], str(a["Properties"].get("Dimensions")))
         for a in of_type("AWS::CloudWatch::Alarm").values()
     }
     assert any(m == "5XXError" for m, _ in metrics)
@@ -215,6 +234,16 @@ def test_alarms_cover_5xx_every_function_every_consumer_and_every_queue(app):
     assert any(
         m == "ApproximateNumberOfMessagesVisible" and "ClicksFallbackQueue" in d for m, d in metrics
     )
+    # The rollup swallows a failing hour (and logs it): a metric filter turns the line into
+    # the metric of its own alarm.
+    (failed_hours,) = [f for f in of_type("AWS::Logs::MetricFilter").values() if "rollup" in str(f)]
+    (transform,) = failed_hours["Properties"]["MetricTransformations"]
+    assert ("RollupFailedHours", "None") in metrics
+    assert transform["MetricName"] == "RollupFailedHours"
+    assert sub(failed_hours["Properties"]["LogGroupName"]) == f"/aws/lambda/rebound-{STAGE}-rollup"
+    assert failed_hours["Properties"]["FilterPattern"] == '"rollup of" "failed"'
+    source = (PROJECT / "chalicelib" / "rollup" / "run.py").read_text(encoding="utf-8")
+    assert 'log.exception("rollup of %s failed", hour)' in source, "keep the filter in step"
     api_stage = {s.get("api_gateway_stage") for s in chalice_config()["stages"].values()} - {None}
     assert api_stage == {"api"}, "the 5xx alarm and the dashboard use the API stage name `api`"
 

@@ -157,6 +157,18 @@ def test_unknown_names_and_bad_windows_are_errors(rolled):
     result = run("stats", "--since", "7x")
     assert result.exit_code == 2
     assert "48h, 7d, 2w" in result.output
+    assert run("rollup", "--since", "7x").exit_code == 2
+    result = run("stats", "--html", "/nonexistent-dir/report.html")
+    assert result.exit_code == 1
+    assert "cannot write /nonexistent-dir/report.html" in result.output
+
+
+def test_long_trends_are_summed_into_a_table_sized_sparkline():
+    assert rb_stats.squeeze([1, 2, 3], 12) == [1, 2, 3]
+    assert rb_stats.squeeze(list(range(48)), 12) == [sum(range(i, i + 4)) for i in range(0, 48, 4)]
+    # 50 hours in 12 buckets of 5: the oldest bucket takes the remainder, the latest is whole.
+    assert rb_stats.squeeze([1] * 50, 12) == [5] * 10
+    assert rb_stats.squeeze([1] * 49, 12) == [4] + [5] * 9
 
 
 def test_stats_before_any_rollup_says_so(lake, monkeypatch):
