@@ -19,6 +19,7 @@ MODULES = (
     "memory",
     "archiver",
     "dispatcher",
+    "rollup",
     "local_stack",
 )
 

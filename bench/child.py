@@ -82,6 +82,7 @@ def main() -> None:
     if prepare is not None:
         prepare()  # what the first request does first: boto3 and the clients
     out["clients_s"] = time.perf_counter() - t0
+    out["clients_rss"] = peak_rss_kib()
     response = handler(event, context)
     out["first_s"] = time.perf_counter() - t0
     if response["statusCode"] != 302:

@@ -1,18 +1,24 @@
-"""Dispatcher throughput: platform events per second to a fake platform on loopback.
+"""Dispatcher throughput: platform events per second to a fake platform on loopback, with
+batching vs one event a request.
 
-Transport: Meta's adapter (``build_requests``) and ``chalicelib.platforms.http.send_with_retries``
-(what the dispatcher sends with), ``MAX_BATCH`` (1,000) events a request vs one event a request;
-rounds alternate. Then the whole ``chalicelib.dispatch.Dispatcher.handle`` on moto, for Kinesis
-batches of clicks whose audience sends to meta and tiktok (both pointed at the fake platform):
-per-event ledger claims, secrets, outcome log, compared with the batched transport alone.
+Three pairs, each timed alternately in the same run:
+
+1. the whole ``chalicelib.dispatch.Dispatcher.handle`` on moto, for Kinesis batches of clicks
+   whose audience sends to meta and tiktok (both pointed at the fake platform), as shipped
+   (up to ``MAX_BATCH`` events a request) vs the same dispatcher with ``MAX_BATCH = 1``;
+2. the same with the idempotency ledger in memory instead of DynamoDB, which takes moto's time
+   per call (two calls per event) out of both sides;
+3. the transport alone: Meta's adapter (``build_requests``) and
+   ``chalicelib.platforms.http.send_with_retries``, 1,000 events a request vs one.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,10 +31,11 @@ from bench.stack import DOMAIN, moto_stack
 NAME = "dispatcher"
 TITLE = "Dispatcher: events per second to a fake platform on loopback"
 PARAMS: dict[str, dict[str, int]] = {
-    "full": {"events": 1000, "rounds": 5, "batches": 3, "batch_size": 500},
+    "full": {"events": 1000, "rounds": 5, "batches": 4, "batch_size": 250},
     "quick": {"events": 300, "rounds": 2, "batches": 1, "batch_size": 200},
     "tiny": {"events": 6, "rounds": 1, "batches": 1, "batch_size": 4},
 }
+PLATFORMS = ("meta", "tiktok")
 TOKEN = "bench-meta-token"  # noqa: S105 - sent to the fake platform only
 
 
@@ -106,11 +113,46 @@ def send_all(events: list[Any], url: str, batched: bool) -> int:
     return sent
 
 
+class MemoryLedger:
+    """The ledger's contract (claim once, then settle) in a dict: no DynamoDB."""
+
+    def __init__(self) -> None:
+        self.status: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, platform: str, event_id: str, now: datetime) -> bool:
+        with self._lock:
+            if (platform, event_id) in self.status:
+                return False
+            self.status[platform, event_id] = "pending"
+            return True
+
+    def settle(self, platform: str, event_id: str, status: str, reason: str = "") -> None:
+        with self._lock:
+            self.status[platform, event_id] = status
+
+
+@contextmanager
+def one_event_per_request() -> Iterator[None]:
+    """The platforms' adapters with ``MAX_BATCH = 1``: the dispatcher without batching."""
+    from chalicelib.platforms.registry import adapter
+
+    modules = [adapter(name) for name in PLATFORMS]
+    saved = [m.MAX_BATCH for m in modules]
+    for m in modules:
+        m.MAX_BATCH = 1
+    try:
+        yield
+    finally:
+        for m, size in zip(modules, saved, strict=True):
+            m.MAX_BATCH = size
+
+
 def run(*, events: int, rounds: int, batches: int, batch_size: int) -> Result:
     started = time.perf_counter()
     params = {"events": events, "rounds": rounds, "batches": batches, "batch_size": batch_size}
     result = Result(NAME, TITLE, params=params)
-    rates: dict[str, list[float]] = {"batched": [], "single": [], "dispatcher": []}
+    rates: dict[str, list[float]] = defaultdict(list)
     with FakePlatform().running() as fake:
         pool = meta_events(events)
         send_all(pool[:5], fake.url, batched=False)  # warm up: imports, first connection
@@ -124,39 +166,45 @@ def run(*, events: int, rounds: int, batches: int, batch_size: int) -> Result:
 
         counter = CallCounter()
         sent = ddb_calls = 0
+        seed = 100
         with moto_stack():
-            service = _dispatcher(fake.url, counter)
-            for i in range(batches + 1):  # the first batch warms up
-                items = envelopes(batch_size, seed=100 + i)
-                event = kinesis_event(items, first_seq=FIRST_SEQ + i * batch_size)
-                want = 2 * sum(1 for e in items if e["click"]["platforms"])
-                counter.reset()
-                t0 = time.perf_counter()
-                reply = service.handle(event)
-                elapsed = time.perf_counter() - t0
-                sent_now = sum(service.last_report.sent.values())
-                if reply["batchItemFailures"] or sent_now != want:
-                    raise RuntimeError(f"dispatcher sent {sent_now} of {want}: {reply}")
-                if i:
-                    rates["dispatcher"].append(sent_now / elapsed)
-                    sent += sent_now
-                    ddb_calls += counter.counts["dynamodb"]
+            for ledger in ("dynamodb", "memory"):
+                service = _dispatcher(fake.url, counter, ledger == "dynamodb")
+                for i in range(batches + 1):  # the first round warms up
+                    for batched in (True, False) if i % 2 == 0 else (False, True):
+                        seed += 1
+                        counter.reset()
+                        rate, sent_now = _dispatch(service, batch_size, seed, batched)
+                        if i:
+                            rates[f"{ledger}, {'batched' if batched else 'single'}"].append(rate)
+                            if ledger == "dynamodb" and batched:
+                                sent += sent_now
+                                ddb_calls += counter.counts["dynamodb"]
 
-    batched = median(rates["batched"])
+    single = "the same, one event a request"
     result.figures += [
         Figure(
-            f"Meta adapter + send, {_batch_size()} events a request",
-            batched,
+            "Dispatcher.handle, ledger in DynamoDB (moto), batched as shipped",
+            median(rates["dynamodb, batched"]),
+            "events/s",
+            median(rates["dynamodb, single"]),
+            single,
+            note="meta + tiktok; two DynamoDB calls per event (ledger) dominate both sides",
+        ),
+        Figure(
+            "Dispatcher.handle, ledger in memory, batched as shipped",
+            median(rates["memory, batched"]),
+            "events/s",
+            median(rates["memory, single"]),
+            single,
+            note="meta + tiktok; config, secrets and the outcome log still on moto",
+        ),
+        Figure(
+            f"Meta adapter + send alone, {_batch_size()} events a request",
+            median(rates["batched"]),
             "events/s",
             median(rates["single"]),
             "one event a request",
-        ),
-        Figure(
-            "Dispatcher.handle (moto ledger, meta + tiktok)",
-            median(rates["dispatcher"]),
-            "events/s",
-            batched,
-            "batched adapter + send alone",
         ),
         Figure(
             "Dispatcher.handle: DynamoDB calls per event sent",
@@ -166,12 +214,28 @@ def run(*, events: int, rounds: int, batches: int, batch_size: int) -> Result:
         ),
     ]
     result.notes.append(
-        f"Transport: {len(pool)} Meta page views per round, {rounds} rounds; dispatcher: "
-        f"{batches} Kinesis batches of {batch_size} clicks (4 in 5 human). The fake platform "
-        "runs in this process; urllib opens a new connection per request."
+        f"Dispatcher: {batches} Kinesis batches of {batch_size} clicks per side and ledger "
+        f"(4 in 5 human, 2 events each: meta and tiktok), batched and one-a-request alternating; "
+        f"transport: {len(pool)} Meta page views per round, {rounds} rounds. The fake platform "
+        "runs in this process (threads); urllib opens a new connection per request."
     )
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _dispatch(service: Any, batch_size: int, seed: int, batched: bool) -> tuple[float, int]:
+    """One Kinesis batch of fresh clicks through ``service``: (events per second, events sent)."""
+    items = envelopes(batch_size, seed=seed)
+    event = kinesis_event(items, first_seq=FIRST_SEQ + seed * batch_size)
+    want = len(PLATFORMS) * sum(1 for e in items if e["click"]["platforms"])
+    with nullcontext() if batched else one_event_per_request():
+        t0 = time.perf_counter()
+        reply = service.handle(event)
+        elapsed = time.perf_counter() - t0
+    sent = sum(service.last_report.sent.values())
+    if reply["batchItemFailures"] or sent != want:
+        raise RuntimeError(f"dispatcher sent {sent} of {want}: {reply}")
+    return sent / elapsed, sent
 
 
 def _batch_size() -> int:
@@ -180,7 +244,7 @@ def _batch_size() -> int:
     return meta.MAX_BATCH
 
 
-def _dispatcher(url: str, counter: CallCounter) -> Any:
+def _dispatcher(url: str, counter: CallCounter, dynamodb_ledger: bool = True) -> Any:
     """A Dispatcher as app.py builds it, with meta and tiktok pointed at the fake platform."""
     from chalicelib.dispatch.dispatcher import ConfigView, Dispatcher
     from chalicelib.dispatch.ledger import Ledger
@@ -210,7 +274,7 @@ def _dispatcher(url: str, counter: CallCounter) -> Any:
     return Dispatcher(
         config=ConfigView(ddb, names.links_table),
         secrets=Secrets(lambda: client("ssm"), lambda: client("secretsmanager")),
-        ledger=Ledger(ddb, names.state_table),
+        ledger=Ledger(ddb, names.state_table) if dynamodb_ledger else MemoryLedger(),  # type: ignore[arg-type]
         dead_letters=DeadLetters(client("sqs"), names.platform_dlq),
         recorder=None,
         outcomes=OutcomeLog(client("s3"), bucket),

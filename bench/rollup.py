@@ -1,20 +1,23 @@
-"""Benchmark: roll up one hour of 1,000,000 clicks (quick: 50,000) from a local lake directory.
+"""Rollup: one hour of 1,000,000 clicks (quick 100,000) rolled up from a local lake directory.
 
 The hour is generated the way the archiver lays it out (gzip JSON lines under
 ``clicks/dt=…/hour=…/``, eight shard objects, 0.1% of clicks twice), with conversions (1% of
 clicks) and the dispatcher's outcome rows (two platforms per consented human click). The rollup
-(compaction to Parquet + aggregation + sketches) runs on it in a fresh process, with an in-memory
-stats store, and so does a plain DuckDB ``count(*) GROUP BY`` over the same click files: time and
-peak memory (max RSS) of each, and their ratio.
-
-    run(quick=True) -> {"clicks": 50000, "rollup_seconds": ..., "ratio_to_group_by": ..., ...}
+(compaction to ZSTD Parquet, de-duplication, aggregation per link/campaign/audience/platform,
+HyperLogLog sketches) runs on it into an in-memory stats store; the baseline is a plain DuckDB
+``count(*) GROUP BY domain, slug`` over the same raw click files, read with the same typed
+columns. Each side runs in a fresh interpreter (``python -m bench.rollup SIDE ROOT``), one after
+the other, alternating round by round: wall time of the work itself, and the process's peak RSS
+(VmHWM: the interpreter, DuckDB's buffers and the Python side together), which is what a Lambda's
+memory size must hold.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import resource
+import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,49 +25,119 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.figures import Figure, Result
+
+NAME = "rollup"
+TITLE = "Rollup: one hour of clicks → Parquet + stats rows (DuckDB, local files)"
+PARAMS: dict[str, dict[str, int]] = {
+    "full": {"clicks": 1_000_000, "rounds": 2},
+    "quick": {"clicks": 100_000, "rounds": 1},
+    "tiny": {"clicks": 2_000, "rounds": 1},
+}
+BASELINE = "plain DuckDB count(*) GROUP BY over the same files"
+PROJECT = Path(__file__).resolve().parent.parent
 HOUR = "2026-11-23T12"
 SHARDS = 8
 LINKS = 200
 CAMPAIGNS = 10
 NOW = datetime(2026, 11, 23, 14, 5, tzinfo=UTC)
+MIB = 1024  # VmHWM is in KiB
+# DuckDB's memory limit on a 1,024 MB Lambda (run.memory_limit(): 60% of the function's memory):
+# one more rollup runs under it, to show what the hour costs where it has to spill.
+LAMBDA_LIMIT = "614MB"
 
 
-def run(quick: bool = False) -> dict[str, Any]:
-    clicks = 50_000 if quick else 1_000_000
+def run(*, clicks: int, rounds: int) -> Result:
+    started = time.perf_counter()
+    result = Result(NAME, TITLE, params={"clicks": clicks, "rounds": rounds})
     root = Path(tempfile.mkdtemp(prefix="rebound-bench-rollup-"))
     try:
-        started = time.perf_counter()
+        t0 = time.perf_counter()
         generated = generate(root, clicks)
-        generate_seconds = time.perf_counter() - started
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(1, maxtasksperchild=1) as pool:
-            baseline = pool.apply(_baseline, (str(root),))
-        with ctx.Pool(1, maxtasksperchild=1) as pool:
-            rollup = pool.apply(_rollup, (str(root),))
-        parquet = sum(p.stat().st_size for p in (root / "clicks_parquet").rglob("*.parquet"))
+        generate_seconds = time.perf_counter() - t0
+        sides: dict[str, list[dict[str, Any]]] = {"rollup": [], "baseline": []}
+        for i in range(rounds):
+            order = ("baseline", "rollup") if i % 2 == 0 else ("rollup", "baseline")
+            for side in order:
+                sides[side].append(_child(side, root))
+        capped = _child("rollup", root, LAMBDA_LIMIT)
         raw = sum(p.stat().st_size for p in (root / "clicks").rglob("*.json.gz"))
-        return {
-            "clicks": clicks,
-            "click_rows_in_lake": generated["clicks"],
-            "conversions": generated["conversions"],
-            "platform_events": generated["platform_events"],
-            "generate_seconds": round(generate_seconds, 2),
-            "rollup_seconds": round(rollup["seconds"], 2),
-            "rollup_peak_rss_mb": rollup["peak_rss_mb"],
-            "group_by_seconds": round(baseline["seconds"], 2),
-            "group_by_peak_rss_mb": baseline["peak_rss_mb"],
-            "ratio_to_group_by": round(rollup["seconds"] / baseline["seconds"], 1),
-            "stats_rows": rollup["rows"],
-            "clicks_compacted": rollup["clicks"],
-            "raw_clicks_mb": round(raw / 2**20, 1),
-            "parquet_clicks_mb": round(parquet / 2**20, 1),
-        }
+        parquet = sum(p.stat().st_size for p in (root / "clicks_parquet").rglob("*.parquet"))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
+    roll, base = sides["rollup"], sides["baseline"]
+    last = roll[-1]
+    if last["clicks"] != generated["unique_clicks"]:
+        raise RuntimeError(
+            f"the rollup compacted {last['clicks']} clicks, expected {generated['unique_clicks']}"
+        )
+    roll_s = min(r["seconds"] for r in roll)
+    base_s = min(r["seconds"] for r in base)
+    roll_mb = max(r["peak_kib"] for r in roll) / MIB
+    base_mb = max(r["peak_kib"] for r in base) / MIB
+    result.figures += [
+        Figure("rollup of the hour: time", roll_s, "s", base_s, BASELINE),
+        Figure("rollup of the hour: peak RSS", roll_mb, "MB", base_mb, BASELINE),
+        Figure(
+            "rollup of the hour: clicks per second",
+            generated["click_rows"] / roll_s,
+            "clicks/s",
+            generated["click_rows"] / base_s,
+            BASELINE,
+        ),
+        Figure(
+            f"rollup under memory_limit={LAMBDA_LIMIT} (1 GB Lambda): time",
+            capped["seconds"],
+            "s",
+            base_s,
+            BASELINE,
+        ),
+        Figure(
+            f"rollup under memory_limit={LAMBDA_LIMIT} (1 GB Lambda): peak RSS",
+            capped["peak_kib"] / MIB,
+            "MB",
+            base_mb,
+            BASELINE,
+        ),
+        Figure(
+            "rollup process at start (interpreter + imports): RSS",
+            max(r["start_kib"] for r in roll) / MIB,
+            "MB",
+            max(r["start_kib"] for r in base) / MIB,
+            BASELINE,
+        ),
+    ]
+    result.notes.append(
+        f"{generated['click_rows']:,} click rows in {SHARDS} gzip JSON objects "
+        f"({raw / 2**20:.1f} MiB; {generated['click_rows'] - generated['unique_clicks']:,} "
+        f"duplicates), {generated['conversions']:,} conversions, "
+        f"{generated['platform_events']:,} platform outcomes; generated in "
+        f"{generate_seconds:.1f} s. The rollup wrote {last['rows']:,} stats rows and "
+        f"{parquet / 2**20:.1f} MiB of ZSTD Parquet. Best of {rounds} round(s) for time, worst "
+        "for peak RSS (VmHWM of a fresh process each time); DuckDB threads = "
+        f"{os.cpu_count()}. Ratio > 1: the rollup costs more than the bare scan."
+    )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _child(side: str, root: Path, memory_limit: str = "") -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.rollup", side, str(root), memory_limit],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.rollup {side} failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
 
 def generate(root: Path, clicks: int) -> dict[str, int]:
-    """Write one hour of clicks, conversions and platform outcomes under ``root``."""
+    """Write one hour of clicks, conversions and platform outcomes under ``root``; count them."""
     import duckdb
 
     dt, hh = HOUR[:10], HOUR[11:]
@@ -107,10 +180,12 @@ def generate(root: Path, clicks: int) -> dict[str, int]:
             f"FROM range({clicks}) t(i) WHERE NOT ({_is_bot('i')}) AND NOT ({_denied('i')})) "
             f"TO '{folder}/{platform}-1.json.gz' (FORMAT json, COMPRESSION gzip)"
         )
+    click_rows, unique_clicks = con.execute(
+        f"SELECT count(*), count(DISTINCT click_id) FROM read_json('{root}/clicks/*/*/*.json.gz')"
+    ).fetchone()
     counted = {
-        "clicks": con.execute(
-            f"SELECT count(*) FROM read_json('{root}/clicks/*/*/*.json.gz')"
-        ).fetchone()[0],
+        "click_rows": click_rows,
+        "unique_clicks": unique_clicks,
         "conversions": con.execute(
             f"SELECT count(*) FROM read_json('{root}/conversions/*/*/*.json.gz')"
         ).fetchone()[0],
@@ -163,26 +238,69 @@ def _clicks_sql(lo: int, hi: int, total: int) -> str:
     )
 
 
-def _peak_rss_mb() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return round(kb / (1024 if sys.platform != "darwin" else 1024 * 1024), 1)
+def _click_id(i: str) -> str:
+    return f"'01JBENCH' || lpad(CAST({i} AS VARCHAR), 18, '0')"
 
 
-def _baseline(root: str) -> dict[str, Any]:
-    import duckdb
-
-    started = time.perf_counter()
-    con = duckdb.connect()
-    con.execute(
-        f"SELECT domain, slug, count(*) FROM read_json('{root}/clicks/*/*/*.json.gz', "
-        "format = 'newline_delimited', compression = 'gzip', "
-        "columns = {'domain': 'VARCHAR', 'slug': 'VARCHAR'}) GROUP BY ALL"
-    ).fetchall()
-    con.close()
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": _peak_rss_mb()}
+def _is_bot(i: str) -> str:
+    return f"hash({i} * 3) % 100 < 8"
 
 
-def _rollup(root: str) -> dict[str, Any]:
+def _denied(i: str) -> str:
+    return f"hash({i} * 5) % 100 < 5"
+
+
+def _clicks_sql(lo: int, hi: int, total: int) -> str:
+    dt, hh = HOUR[:10], HOUR[11:]
+    link = f"(hash(i) % {LINKS})"
+    return (
+        "SELECT i, 1 AS schema, "
+        f"{_click_id('i')} AS click_id, "
+        f"strftime(TIMESTAMP '{dt} {hh}:00:00' + to_milliseconds(CAST(i * 3600000 // {total} AS BIGINT)), "
+        "'%Y-%m-%dT%H:%M:%S.%gZ') AS ts, "
+        f"'go.example.com' AS domain, 'link-' || {link} AS slug, "
+        f"'c' || {link} % {CAMPAIGNS} AS campaign, "
+        f"CASE WHEN {link} % 2 = 0 THEN ['sale', 'pricing'] ELSE ['blog'] END AS tags, "
+        "'default' AS rule, 302 AS status, "
+        f"'https://shop.example/p/' || {link} || '?utm_source=newsletter' AS destination, "
+        "'v' || hash(i * 7) % 400000 AS visitor_id, "
+        f"{_is_bot('i')} AS is_bot, CASE WHEN {_is_bot('i')} THEN 'Slackbot' END AS bot_name, "
+        "(['DE', 'FR', 'US', 'GB', 'NL'])[1 + i % 5] AS country, "
+        "(['desktop', 'ios', 'android'])[1 + i % 3] AS device, 'macos' AS os, "
+        "'chrome' AS browser, 'de' AS language, 'news.example' AS referrer_host, "
+        "'newsletter' AS utm_source, 'email' AS utm_medium, 'spring' AS utm_campaign, "
+        "NULL AS utm_term, NULL AS utm_content, "
+        "MAP {'fbclid': 'IwAR' || i} AS click_ids, "
+        f"CASE WHEN {_denied('i')} THEN 'denied' ELSE 'granted' END AS consent, "
+        "'203.0.' || i % 256 || '.0/24' AS ip_prefix, md5('ua' || i % 5000) AS ua_hash, "
+        f"CASE WHEN {_is_bot('i')} OR {_denied('i')} THEN []::VARCHAR[] "
+        "ELSE ['meta', 'tiktok'] END AS platforms "
+        f"FROM range({lo}, {hi}) t(i)"
+    )
+
+
+def _files(root: Path, table: str) -> list[Path]:
+    return sorted((root / table).rglob("*.json.gz"))
+
+
+def baseline(root: Path, memory_limit: str | None = None) -> dict[str, Any]:
+    """The least any rollup must do: read the hour's raw clicks once and count per link."""
+    from chalicelib.rollup.compact import CLICKS, connect, raw_source
+
+    with tempfile.TemporaryDirectory(prefix="rollup-baseline-") as work:
+        con = connect(Path(work), memory_limit=memory_limit)
+        started = time.perf_counter()
+        rows = con.execute(
+            f"SELECT domain, slug, count(*) FROM {raw_source(CLICKS, _files(root, 'clicks'))} "
+            "GROUP BY ALL"
+        ).fetchall()
+        seconds = time.perf_counter() - started
+        con.close()
+    return {"seconds": seconds, "groups": len(rows)}
+
+
+def rollup(root: Path, memory_limit: str | None = None) -> dict[str, Any]:
+    """The rollup of the hour, as the scheduled function does it (an in-memory stats store)."""
     from chalicelib.rollup.audiences import Catalog
     from chalicelib.rollup.lake import LocalLake
     from chalicelib.rollup.run import Rollup
@@ -195,21 +313,35 @@ def _rollup(root: str) -> dict[str, Any]:
         ]
     )
     store = MemoryStore()
-    started = time.perf_counter()
-    report = Rollup(LocalLake(root), store, catalog).run(now=NOW, hours=[HOUR])
-    seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="rollup-work-") as work:
+        started = time.perf_counter()
+        report = Rollup(
+            LocalLake(root), store, catalog, workdir=work, memory_limit=memory_limit
+        ).run(now=NOW, hours=[HOUR], force=True)
+        seconds = time.perf_counter() - started
     (hour,) = report.hours
     if hour.status != "rolled":
         raise RuntimeError(f"the rollup did not roll the hour up: {hour}")
     return {
         "seconds": seconds,
-        "peak_rss_mb": _peak_rss_mb(),
         "rows": sum(1 for period, _ in store.items if period.startswith("h#")),
         "clicks": hour.clicks,
     }
 
 
-if __name__ == "__main__":  # pragma: no cover
-    import json
+def main() -> None:
+    """One side in this fresh process; prints one JSON line (seconds, peak RSS in KiB)."""
+    from bench.child import peak_rss_kib
 
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
+    side, root, limit = sys.argv[1], Path(sys.argv[2]), (sys.argv[3:] or [""])[0]
+    import duckdb  # noqa: F401  (both sides pay for it before the clock starts)
+
+    import chalicelib.rollup.compact  # noqa: F401
+
+    start_kib = peak_rss_kib()
+    out = rollup(root, limit or None) if side == "rollup" else baseline(root)
+    print(json.dumps({**out, "start_kib": start_kib, "peak_kib": peak_rss_kib()}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
