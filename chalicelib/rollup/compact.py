@@ -6,6 +6,11 @@ De-duplication: a click can reach the stream twice (a producer retry, the SQS fa
 per ``domain`` + ``event_id`` (its ``conversion_id`` when the merchant sent no event id). Of two
 copies the one in the first object (by key) is kept. Rows are written in ``ts`` order: the same
 input always gives byte-identical Parquet.
+
+Memory: a window over the whole hour's wide rows does not spill well in DuckDB, and a big hour
+then fails under the Lambda's memory limit. So the hour is first sorted into a scratch Parquet
+file (DuckDB's sort spills to disk), the losing copies are found among the few duplicated keys
+only, over narrow columns, and the rest is streamed in order into the final file.
 """
 
 from __future__ import annotations
@@ -69,15 +74,33 @@ def raw_source(kind: str, files: Sequence[Path], *, filename: bool = False) -> s
 def compact(con: Any, kind: str, files: Sequence[Path], out: Path) -> int:
     """Write the de-duplicated rows of ``files`` to ``out``; return how many rows."""
     key, keep, order = _DEDUP[kind]
-    select = ", ".join(ident(c.name) for c in TABLES[kind])
-    sql = (
-        f"COPY (SELECT {select} FROM {raw_source(kind, files, filename=True)} "  # noqa: S608
-        f"WHERE {keep} "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename, {_TIEBREAK[kind]}) = 1 "
-        f"ORDER BY {order}) "
-        f"TO {literal(str(out))} (FORMAT parquet, COMPRESSION zstd)"
-    )
-    (rows,) = con.execute(sql).fetchone()
+    columns = [ident(c.name) for c in TABLES[kind]]
+    select = ", ".join(columns)
+    sorted_file = out.with_name(out.stem + ".sorted.parquet")
+    try:
+        # 1. Every copy, in the final order (copies of a row next to each other), with its object.
+        con.execute(
+            f"COPY (SELECT {select}, filename FROM {raw_source(kind, files, filename=True)} "  # noqa: S608
+            f"WHERE {keep} ORDER BY {order}, filename, {_TIEBREAK[kind]}) "
+            f"TO {literal(str(sorted_file))} (FORMAT parquet, COMPRESSION uncompressed)"
+        )
+        scratch = f"read_parquet({literal(str(sorted_file))}, file_row_number = true)"
+        # 2. The copies that lose: only keys seen more than once, narrow columns.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE rollup_losers AS "  # noqa: S608
+            f"WITH dup AS (SELECT ({key}) AS k FROM {scratch} GROUP BY ALL HAVING count(*) > 1) "
+            f"SELECT file_row_number FROM {scratch} WHERE ({key}) IN (SELECT k FROM dup) "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename, {_TIEBREAK[kind]}) > 1"
+        )
+        # 3. The rest, streamed in the order of step 1 (insertion order is preserved).
+        (rows,) = con.execute(
+            f"COPY (SELECT {select} FROM {scratch} "  # noqa: S608
+            "WHERE file_row_number NOT IN (SELECT file_row_number FROM rollup_losers)) "
+            f"TO {literal(str(out))} (FORMAT parquet, COMPRESSION zstd)"
+        ).fetchone()
+    finally:
+        con.execute("DROP TABLE IF EXISTS rollup_losers")
+        sorted_file.unlink(missing_ok=True)
     return int(rows)
 
 

@@ -137,3 +137,15 @@ def test_main_reports_a_benchmark_that_cannot_run(tmp_path, monkeypatch):
     out = tmp_path / "results.json"
     assert cli.main(["--out", str(out)]) == 1
     assert "no moto today" in json.loads(out.read_text())["errors"]["broken"]
+
+
+def test_the_rollup_benchmark_caps_duckdb_as_the_deployed_function_does():
+    from ruamel.yaml import YAML
+
+    from bench import rollup
+    from chalicelib.rollup.run import memory_limit
+
+    template = YAML(typ="safe").load((rollup.PROJECT / "infra" / "template.yaml").read_text())
+    deployed = template["Resources"]["Rollup"]["Properties"]["MemorySize"]
+    assert rollup.LAMBDA_MEMORY_MB == deployed
+    assert rollup.LAMBDA_LIMIT == memory_limit({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(deployed)})

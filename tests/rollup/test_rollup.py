@@ -83,6 +83,8 @@ def test_duplicate_clicks_and_conversions_are_counted_and_compacted_once(
     body = lake_objects(names, "clicks_parquet/dt=2026-11-23/hour=12/")[CLICKS_12]
     n, distinct = parquet(body, tmp_path, "SELECT count(*), count(DISTINCT click_id) FROM t")[0]
     assert n == distinct == 24 == len(lake["h12"])
+    in_file_order = parquet(body, tmp_path, "SELECT ts, click_id FROM t")
+    assert in_file_order == sorted(in_file_order)  # written in time order
     conv = lake_objects(names, "conversions_parquet/dt=2026-11-23/hour=13/")[CONVERSIONS_13]
     assert parquet(conv, tmp_path, "SELECT count(*) FROM t")[0][0] == 4
     assert store.read([H13])[H13]["total"].conversions == EXPECTED["h13_conversions_total"]
