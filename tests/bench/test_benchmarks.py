@@ -147,5 +147,5 @@ def test_the_rollup_benchmark_caps_duckdb_as_the_deployed_function_does():
 
     template = YAML(typ="safe").load((rollup.PROJECT / "infra" / "template.yaml").read_text())
     deployed = template["Resources"]["Rollup"]["Properties"]["MemorySize"]
-    assert rollup.LAMBDA_MEMORY_MB == deployed
-    assert rollup.LAMBDA_LIMIT == memory_limit({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(deployed)})
+    assert deployed == rollup.LAMBDA_MEMORY_MB
+    assert memory_limit({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(deployed)}) == rollup.LAMBDA_LIMIT
