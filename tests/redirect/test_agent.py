@@ -65,3 +65,39 @@ def test_without_cloudfront_headers_the_user_agent_decides():
 def test_very_long_user_agents_are_parsed_quickly_and_safely():
     agent = parse_agent(SAFARI_IPHONE + " x" * 100_000)
     assert agent.platform == "ios"
+
+
+@pytest.mark.parametrize(
+    ("ua", "classes"),
+    [
+        ("Nokia6300/2.0 (05.00) Profile/MIDP-2.0 Configuration/CLDC-1.1", {"mobile"}),
+        (
+            "Mozilla/5.0 (PlayBook; U; RIM Tablet OS 2.1.0; en-US) AppleWebKit/536.2+ "
+            "(KHTML, like Gecko) Version/7.2.1.0 Safari/536.2+",
+            {"tablet"},
+        ),
+        (
+            "Mozilla/5.0 (Android 14; Tablet; rv:121.0) Gecko/121.0 Firefox/121.0",
+            {"android", "tablet"},
+        ),
+        (
+            "Mozilla/5.0 (Android 14; Mobile; rv:121.0) Gecko/121.0 Firefox/121.0",
+            {"android", "mobile"},
+        ),
+    ],
+)
+def test_devices_beyond_the_common_ones(ua, classes):
+    assert parse_agent(ua).classes == classes
+
+
+def test_the_device_patterns_are_built_only_for_an_agent_whose_os_is_unknown():
+    from chalicelib.redirect import agent
+
+    agent._parse_ua.cache_clear()
+    agent._device_resolver.cache_clear()
+    for ua in (SAFARI_IPHONE, SAFARI_IPAD, CHROME_ANDROID, CHROME_ANDROID_TABLET, CHROME):
+        parse_agent(ua)
+    assert agent._device_resolver.cache_info().currsize == 0  # not built: the OS decided
+
+    parse_agent("Nokia6300/2.0 (05.00) Profile/MIDP-2.0 Configuration/CLDC-1.1")
+    assert agent._device_resolver.cache_info().currsize == 1
