@@ -127,9 +127,18 @@ class MemoryLedger:
             self.status[platform, event_id] = "pending"
             return True
 
-    def settle(self, platform: str, event_id: str, status: str, reason: str = "") -> None:
+    def settle(
+        self, platform: str, event_id: str, status: str, reason: str = "", now: Any = None
+    ) -> None:
         with self._lock:
             self.status[platform, event_id] = status
+
+    def settle_many(
+        self, platform: str, event_ids: Any, status: str, reason: str, now: Any = None
+    ) -> None:
+        with self._lock:
+            for event_id in event_ids:
+                self.status[platform, event_id] = status
 
 
 @contextmanager

@@ -172,7 +172,7 @@ class Dispatcher:
         requests, rejected = platform.build_requests(list(events.values()), settings, secrets, now)
         for r in rejected:
             if r.not_applicable:
-                self.ledger.settle(name, r.event_id, SKIPPED, r.reason)
+                self.ledger.settle(name, r.event_id, SKIPPED, r.reason, now)
                 rows.append(outcome_row(name, events[r.event_id], SKIPPED, r.reason, now))
             else:
                 self._dead(name, [events[r.event_id]], "rejected", r.reason, report, rows, REJECTED)
@@ -208,9 +208,8 @@ class Dispatcher:
         rows: list[dict[str, Any]],
     ) -> None:
         now = self.now()
-        for event in batch:
-            self.ledger.settle(name, event.event_id, status, reason)
-            rows.append(outcome_row(name, event, status, reason, now))
+        self.ledger.settle_many(name, [e.event_id for e in batch], status, reason, now)
+        rows.extend(outcome_row(name, event, status, reason, now) for event in batch)
         report.sent[name] += len(batch)
 
     def _dead(
@@ -225,7 +224,8 @@ class Dispatcher:
     ) -> None:
         self.dead_letters.send(name, batch, outcome, reason)
         now = self.now()
-        for event in batch:
-            self.ledger.settle(name, event.event_id, status, reason)
-            rows.append(outcome_row(name, event, status, f"{outcome}: {reason}", now))
+        self.ledger.settle_many(name, [e.event_id for e in batch], status, reason, now)
+        rows.extend(
+            outcome_row(name, event, status, f"{outcome}: {reason}", now) for event in batch
+        )
         report.dead[name] += len(batch)

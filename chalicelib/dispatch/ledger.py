@@ -4,14 +4,22 @@ Before sending, the dispatcher *claims* (platform, event id) with a conditional 
 lease, so a Lambda that dies mid-send lets a later replay claim it again once the lease is over.
 After the attempt the record is *settled* (sent, dead-lettered, rejected, skipped) and a replay
 finds it and sends nothing. Records expire with the state table's TTL.
+
+A claim is one conditional put per event (it must fail alone); settling a request's events is
+one BatchWriteItem per 25: about 1.04 round trips per event instead of 2 (the writes, and what
+they cost, stay two per event).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 PENDING = "pending"
+BATCH = 25  # BatchWriteItem's limit
+BATCH_RETRIES = 4  # rounds for unprocessed items (throttling), then one by one
 SENT, DRY_RUN, DEAD, REJECTED, SKIPPED = "sent", "dry_run", "dead", "rejected", "skipped"
 
 
@@ -54,14 +62,48 @@ class Ledger:
         except self.ddb.exceptions.ConditionalCheckFailedException:
             return False
 
-    def settle(self, platform: str, event_id: str, status: str, reason: str = "") -> None:
-        self.ddb.update_item(
-            TableName=self.table,
-            Key={"pk": {"S": ledger_key(platform, event_id)}},
-            UpdateExpression="SET #s = :s, reason = :r REMOVE claimed_until",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": {"S": status}, ":r": {"S": reason[:500]}},
+    def settle(
+        self,
+        platform: str,
+        event_id: str,
+        status: str,
+        reason: str = "",
+        now: datetime | None = None,
+    ) -> None:
+        """Record what became of the event (the record replaces its claim)."""
+        self.ddb.put_item(
+            TableName=self.table, Item=self._settled(platform, event_id, status, reason, now)
         )
+
+    def _settled(
+        self, platform: str, event_id: str, status: str, reason: str, now: datetime | None
+    ) -> dict[str, Any]:
+        now = now or datetime.now(UTC)
+        return {
+            "pk": {"S": ledger_key(platform, event_id)},
+            "status": {"S": status},
+            "reason": {"S": reason[:500]},
+            "expires_at": {"N": str(int((now + self.keep).timestamp()))},
+        }
+
+    def settle_many(
+        self, platform: str, event_ids: Sequence[str], status: str, reason: str, now: datetime
+    ) -> None:
+        """Settle several events at once (the same outcome): what ``settle`` does to each."""
+        unique = list(dict.fromkeys(event_ids))
+        for start in range(0, len(unique), BATCH):
+            requests = [
+                {"PutRequest": {"Item": self._settled(platform, e, status, reason, now)}}
+                for e in unique[start : start + BATCH]
+            ]
+            for attempt in range(BATCH_RETRIES):
+                left = self.ddb.batch_write_item(RequestItems={self.table: requests})
+                requests = left.get("UnprocessedItems", {}).get(self.table, [])
+                if not requests:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            for request in requests:  # still throttled: one by one, raising if that fails too
+                self.ddb.put_item(TableName=self.table, Item=request["PutRequest"]["Item"])
 
     def status(self, platform: str, event_id: str) -> str | None:
         item = self.ddb.get_item(

@@ -1,0 +1,80 @@
+"""The ledger's batched settle: 25 a request, unprocessed items retried, then one by one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib.dispatch import ledger as ledger_module
+from chalicelib.dispatch.ledger import SENT, Ledger
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+class FakeDynamoDB:
+    """Records writes; `throttle` items come back unprocessed that many times each."""
+
+    def __init__(self, throttle: int = 0):
+        self.throttle = throttle
+        self.batches: list[int] = []
+        self.puts: list[str] = []
+        self.items: dict[str, dict] = {}
+        self._refused: dict[str, int] = {}
+
+    def batch_write_item(self, RequestItems):
+        ((table, requests),) = RequestItems.items()
+        assert len(requests) <= 25
+        self.batches.append(len(requests))
+        left = []
+        for r in requests:
+            item = r["PutRequest"]["Item"]
+            pk = item["pk"]["S"]
+            if self._refused.get(pk, 0) < self.throttle:
+                self._refused[pk] = self._refused.get(pk, 0) + 1
+                left.append(r)
+            else:
+                self.items[pk] = item
+        return {"UnprocessedItems": {table: left} if left else {}}
+
+    def put_item(self, TableName, Item):
+        self.puts.append(Item["pk"]["S"])
+        self.items[Item["pk"]["S"]] = Item
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch):
+    monkeypatch.setattr(ledger_module.time, "sleep", lambda s: None)
+
+
+def test_events_are_settled_25_a_request_each_once_with_the_final_status():
+    ddb = FakeDynamoDB()
+    ids = [f"e{i}" for i in range(60)] + ["e0"]  # a duplicate is settled once
+
+    Ledger(ddb, "state").settle_many("meta", ids, SENT, "ok", NOW)
+
+    assert ddb.batches == [25, 25, 10]
+    assert len(ddb.items) == 60 and ddb.puts == []
+    item = ddb.items["event#meta#e7"]
+    assert item["status"] == {"S": SENT} and item["reason"] == {"S": "ok"}
+    assert int(item["expires_at"]["N"]) == int(NOW.timestamp()) + 7 * 86400
+    assert "claimed_until" not in item  # the claim's lease is gone with the claim
+
+
+def test_unprocessed_items_are_retried_in_batches():
+    ddb = FakeDynamoDB(throttle=2)
+
+    Ledger(ddb, "state").settle_many("tiktok", ["a", "b", "c"], SENT, "", NOW)
+
+    assert ddb.batches == [3, 3, 3] and ddb.puts == []
+    assert set(ddb.items) == {"event#tiktok#a", "event#tiktok#b", "event#tiktok#c"}
+
+
+def test_items_still_throttled_after_the_retries_are_written_one_by_one():
+    ddb = FakeDynamoDB(throttle=99)
+
+    Ledger(ddb, "state").settle_many("reddit", ["a", "b"], "dead", "permanent", NOW)
+
+    assert len(ddb.batches) == ledger_module.BATCH_RETRIES
+    assert ddb.puts == ["event#reddit#a", "event#reddit#b"]
+    assert ddb.items["event#reddit#b"]["status"] == {"S": "dead"}
