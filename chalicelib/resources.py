@@ -8,7 +8,9 @@ and each can be overridden by its own environment variable. The endpoint comes f
 from __future__ import annotations
 
 import os
+import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -93,3 +95,30 @@ def reset_clients() -> None:
     """Forget cached clients and the session (tests and the local stack switch endpoints)."""
     client.cache_clear()
     _session.cache_clear()
+
+
+def backoff(attempt: int, cap: float = 1.0) -> float:
+    """Seconds before retry ``attempt + 1``: exponential from 50 ms, capped, with jitter."""
+    return min(0.05 * 2**attempt, cap) * (0.5 + random.random() / 2)
+
+
+def batch_write(
+    dynamodb: Any,
+    table: str,
+    requests: list[dict[str, Any]],
+    *,
+    attempts: int,
+    sleep: Callable[[float], None],
+    cap: float = 1.0,
+) -> list[dict[str, Any]]:
+    """One BatchWriteItem of up to 25 requests, its UnprocessedItems retried with backoff
+    (``attempts`` calls in all, no wait after the last); returns the requests still unwritten.
+    Errors are the caller's."""
+    for attempt in range(attempts):
+        response = dynamodb.batch_write_item(RequestItems={table: requests})
+        requests = (response.get("UnprocessedItems") or {}).get(table) or []
+        if not requests:
+            return []
+        if attempt + 1 < attempts:
+            sleep(backoff(attempt, cap))
+    return requests

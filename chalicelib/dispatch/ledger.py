@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.resources import batch_write
+
 PENDING = "pending"
 BATCH = 25  # BatchWriteItem's limit
 BATCH_RETRIES = 4  # rounds for unprocessed items (throttling), then one by one
@@ -96,12 +98,9 @@ class Ledger:
                 {"PutRequest": {"Item": self._settled(platform, e, status, reason, now)}}
                 for e in unique[start : start + BATCH]
             ]
-            for attempt in range(BATCH_RETRIES):
-                left = self.ddb.batch_write_item(RequestItems={self.table: requests})
-                requests = left.get("UnprocessedItems", {}).get(self.table, [])
-                if not requests:
-                    break
-                time.sleep(0.05 * 2**attempt)
+            requests = batch_write(
+                self.ddb, self.table, requests, attempts=BATCH_RETRIES, sleep=time.sleep
+            )
             for request in requests:  # still throttled: one by one, raising if that fails too
                 self.ddb.put_item(TableName=self.table, Item=request["PutRequest"]["Item"])
 

@@ -28,7 +28,6 @@ import datetime as _dt
 import gzip
 import json
 import logging
-import random
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -48,6 +47,7 @@ from chalicelib.lake.schema import (
     REQUIRED_CLICK_FIELDS,
     REQUIRED_CONVERSION_FIELDS,
 )
+from chalicelib.resources import backoff
 
 log = logging.getLogger(__name__)
 
@@ -487,7 +487,7 @@ def _write_index_chunk(
         if not requests:
             return []
         if attempt + 1 < INDEX_ATTEMPTS:
-            sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random() / 2))
+            sleep(backoff(attempt))
     else:
         log.warning("click index: %d items still unprocessed", len(requests))
     return [r["PutRequest"]["Item"]["click_id"]["S"] for r in requests]

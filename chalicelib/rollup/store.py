@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import gzip
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from chalicelib.resources import backoff, batch_write
 from chalicelib.rollup.metrics import Stats, from_item, to_item
 
 log = logging.getLogger(__name__)
@@ -206,13 +206,11 @@ class StatsStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _write(self, requests: list[dict[str, Any]]) -> None:
-        for attempt in range(ATTEMPTS):
-            response = self.ddb.batch_write_item(RequestItems={self.table: requests})
-            requests = (response.get("UnprocessedItems") or {}).get(self.table) or []
-            if not requests:
-                return
-            self._backoff(attempt)
-        raise RuntimeError(f"{self.table}: {len(requests)} writes still unprocessed")
+        left = batch_write(
+            self.ddb, self.table, requests, attempts=ATTEMPTS, sleep=self.sleep, cap=2.0
+        )
+        if left:
+            raise RuntimeError(f"{self.table}: {len(left)} writes still unprocessed")
 
     def _get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -232,7 +230,7 @@ class StatsStore:
         return items
 
     def _backoff(self, attempt: int) -> None:
-        self.sleep(min(0.05 * 2**attempt, 2.0) * (0.5 + random.random() / 2))
+        self.sleep(backoff(attempt, cap=2.0))
 
 
 class MemoryStore:
