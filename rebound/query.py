@@ -30,7 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.lake.schema import PARTITION_COLUMNS, TABLES, Column
+from chalicelib.lake.schema import (
+    PARTITION_COLUMNS,
+    TABLES,
+    Column,
+    sql_ident,
+    sql_literal,
+)
 
 ATHENA_DIR = Path(__file__).resolve().parent.parent / "athena"
 QUERIES_DIR = ATHENA_DIR / "queries"
@@ -261,32 +267,26 @@ def _view_sql(root: Path, prefix: str, columns: Sequence[Column]) -> str:
     parquet = prefix.endswith("_parquet")
     pattern = "dt=*/hour=*/*" + (".parquet" if parquet else ".json.gz")
     if not any((root / prefix).glob(pattern)):
-        typed_nulls = ", ".join(f"CAST(NULL AS {c.duckdb}) AS {_ident(c.name)}" for c in everything)
+        typed_nulls = ", ".join(
+            f"CAST(NULL AS {c.duckdb}) AS {sql_ident(c.name)}" for c in everything
+        )
         return f"SELECT {typed_nulls} WHERE false"
-    files = _literal(str(root / prefix / pattern))
+    files = sql_literal(str(root / prefix / pattern))
     hive = "hive_partitioning = true, hive_types = {'dt': 'VARCHAR', 'hour': 'VARCHAR'}"
     if parquet:
         source = f"read_parquet({files}, union_by_name = true, {hive})"
         select = ", ".join(
-            f"CAST({_ident(c.name)} AS {c.duckdb}) AS {_ident(c.name)}" for c in everything
+            f"CAST({sql_ident(c.name)} AS {c.duckdb}) AS {sql_ident(c.name)}" for c in everything
         )
     else:
-        types = ", ".join(f"{_literal(c.name)}: {_literal(c.duckdb)}" for c in columns)
+        types = ", ".join(f"{sql_literal(c.name)}: {sql_literal(c.duckdb)}" for c in columns)
         source = (
             f"read_json({files}, format = 'newline_delimited', compression = 'gzip', "
             f"columns = {{{types}}}, {hive})"
         )
-        select = ", ".join(_ident(c.name) for c in everything)
+        select = ", ".join(sql_ident(c.name) for c in everything)
     # Names come from schema.py and paths are quoted: nothing here is user input.
     return f"SELECT {select} FROM {source}"  # noqa: S608
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def to_duckdb(sql: str, dialect: str = "athena") -> str:

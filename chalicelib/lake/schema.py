@@ -11,6 +11,7 @@ not, and needs ``schema`` 2 with new tables.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 CLICK_SCHEMA_VERSION = 1
@@ -118,3 +119,19 @@ TABLES: dict[str, tuple[str, tuple[Column, ...]]] = {
     "clicks": ("clicks_parquet", CLICK_COLUMNS),
     "conversions": ("conversions_parquet", CONVERSION_COLUMNS),
 }
+
+
+def sql_ident(name: str) -> str:
+    """A quoted SQL identifier (DuckDB, Athena)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(text: str) -> str:
+    """A quoted SQL string literal (DuckDB, Athena)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_empty(columns: Sequence[Column]) -> str:
+    """A query with ``columns``, typed, and no rows: a table that has no data yet."""
+    typed_nulls = ", ".join(f"CAST(NULL AS {c.duckdb}) AS {sql_ident(c.name)}" for c in columns)
+    return f"SELECT {typed_nulls} WHERE false"

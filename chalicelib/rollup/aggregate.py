@@ -22,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from chalicelib.lake.schema import CLICK_COLUMNS, CONVERSION_COLUMNS, sql_empty
 from chalicelib.rollup import sketch
 from chalicelib.rollup.audiences import Catalog
 from chalicelib.rollup.compact import literal
@@ -170,15 +171,7 @@ def _files(paths: Sequence[Path]) -> str:
 def _views(
     con: Any, clicks: Sequence[Path], conversions: Sequence[Path], outcomes: Sequence[Path]
 ) -> None:
-    if clicks:
-        source = f"read_parquet({_files(clicks)})"
-    else:
-        source = (
-            "(SELECT NULL::VARCHAR AS domain, NULL::VARCHAR AS slug, NULL::VARCHAR AS campaign, "
-            "NULL::VARCHAR[] AS tags, NULL::BOOLEAN AS is_bot, NULL::VARCHAR AS consent, "
-            "NULL::VARCHAR AS visitor_id, NULL::VARCHAR[] AS platforms, NULL::VARCHAR AS ts, "
-            "NULL::VARCHAR AS click_id WHERE false)"
-        )
+    source = f"read_parquet({_files(clicks)})" if clicks else f"({sql_empty(CLICK_COLUMNS)})"
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW c AS SELECT lower(domain) AS domain, slug, "  # noqa: S608
         f"{_LINK} AS link, campaign, tags, is_bot, consent, visitor_id, ts, click_id, "
@@ -187,11 +180,7 @@ def _views(
     if conversions:
         source = f"read_parquet({_files(conversions)})"
     else:
-        source = (
-            "(SELECT NULL::VARCHAR AS domain, NULL::VARCHAR AS slug, NULL::VARCHAR AS campaign, "
-            "NULL::VARCHAR AS event, NULL::DOUBLE AS value, NULL::VARCHAR AS currency, "
-            "NULL::VARCHAR[] AS platforms WHERE false)"
-        )
+        source = f"({sql_empty(CONVERSION_COLUMNS)})"
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW v AS SELECT lower(domain) AS domain, "  # noqa: S608
         f"{_LINK} AS link, campaign, event, value, currency, "

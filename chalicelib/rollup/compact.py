@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.lake.schema import CLICK_COLUMNS, CONVERSION_COLUMNS, Column
+from chalicelib.lake.schema import sql_ident as ident
+from chalicelib.lake.schema import sql_literal as literal
 
 CLICKS = "clicks"
 CONVERSIONS = "conversions"
@@ -102,11 +104,3 @@ def compact(con: Any, kind: str, files: Sequence[Path], out: Path) -> int:
         con.execute("DROP TABLE IF EXISTS rollup_losers")
         sorted_file.unlink(missing_ok=True)
     return int(rows)
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
