@@ -108,6 +108,7 @@ def aggregate(
             if dim == LINK:
                 r.campaign = campaign
 
+    campaigns = dict(con.execute("SELECT link, campaign FROM link_campaigns").fetchall())
     conversion_sources = {
         TOTAL: ("''", "v"),
         LINK: ("link", "v"),
@@ -129,7 +130,7 @@ def aggregate(
                 by_currency = r.revenue.setdefault(event, {})
                 by_currency[currency] = by_currency.get(currency, Decimal(0)) + Decimal(revenue)
             if dim == LINK and r.campaign is None:
-                r.campaign = _campaign_of(con, k)
+                r.campaign = campaigns.get(k)
 
     outcome_sources = {
         TOTAL: ("''", "o"),
@@ -147,21 +148,18 @@ def aggregate(
             r = row(dim, k)
             r.platform_events[status] = r.platform_events.get(status, 0) + n
             if dim == LINK and r.campaign is None:
-                r.campaign = _campaign_of(con, k)
+                r.campaign = campaigns.get(k)
     return dict(sorted(rows.items()))
 
 
-def counts(con: Any) -> dict[str, int]:
-    """Rows behind the hour's stats (after ``aggregate``): clicks, conversions, platform events."""
+def counts(rows: dict[str, Stats]) -> dict[str, int]:
+    """Rows behind the hour's stats: clicks, conversions, platform events (the total row's)."""
+    total = rows.get(sort_key(TOTAL, "")) or Stats()
     return {
-        name: int(con.execute(f"SELECT count(*) FROM {view}").fetchone()[0])  # noqa: S608
-        for name, view in (("clicks", "c"), ("conversions", "v"))
-    } | {"platform_events": int(con.execute("SELECT coalesce(sum(n), 0) FROM o").fetchone()[0])}
-
-
-def _campaign_of(con: Any, link: str) -> str | None:
-    found = con.execute("SELECT campaign FROM link_campaigns WHERE link = ?", [link]).fetchone()
-    return found[0] if found else None
+        "clicks": total.clicks,
+        "conversions": sum(total.conversions.values()),
+        "platform_events": sum(total.platform_events.values()),
+    }
 
 
 def _files(paths: Sequence[Path]) -> str:

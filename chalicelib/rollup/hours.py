@@ -23,10 +23,6 @@ def parse_hour(text: str) -> datetime:
     return start.replace(tzinfo=UTC)
 
 
-def hour_start(key: str) -> datetime:
-    return parse_hour(key)
-
-
 def partition(key: str) -> tuple[str, str]:
     """``2026-11-23T12`` → ``("2026-11-23", "12")``, the lake's dt and hour."""
     return key[:10], key[11:13]
@@ -50,16 +46,6 @@ def closed_hours(now: datetime, count: int) -> list[str]:
     """The ``count`` most recent hours that have ended by ``now``, newest first."""
     current = _utc(now).replace(minute=0, second=0, microsecond=0)
     return [hour_key(current - HOUR * i) for i in range(1, count + 1)]
-
-
-def hours_between(first: str, last: str) -> list[str]:
-    """Every hour from ``first`` to ``last`` inclusive, oldest first."""
-    start, end = parse_hour(first), parse_hour(last)
-    out = []
-    while start <= end:
-        out.append(hour_key(start))
-        start += HOUR
-    return out
 
 
 def days_back(now: datetime, count: int) -> list[str]:

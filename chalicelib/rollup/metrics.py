@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.dispatch.ledger import DEAD, DRY_RUN, REJECTED, SENT, SKIPPED
 from chalicelib.rollup import sketch
 
 TOTAL = "total"
@@ -30,9 +31,8 @@ PLATFORM = "platform"
 DIMENSIONS = (TOTAL, LINK, CAMPAIGN, AUDIENCE, PLATFORM)
 
 # Platform outcome statuses (chalicelib.dispatch.sinks.OutcomeLog) and how they read in a report.
-SENT_STATUSES = ("sent", "dry_run")
-FAILED_STATUSES = ("dead", "rejected")
-DENIED = "denied"
+SENT_STATUSES = (SENT, DRY_RUN)
+FAILED_STATUSES = (DEAD, REJECTED)
 # Revenue is summed as DECIMAL(38, 4) and kept that exact: no float drift across merges.
 MONEY_PLACES = Decimal("0.0001")
 
@@ -83,7 +83,7 @@ class Stats:
 
     @property
     def events_skipped(self) -> int:
-        return self.platform_events.get("skipped", 0)
+        return self.platform_events.get(SKIPPED, 0)
 
     def revenue_by_currency(self) -> dict[str, Decimal]:
         out: dict[str, Decimal] = {}

@@ -162,7 +162,9 @@ class Rollup:
                         con = connect(workdir, memory_limit=self.memory_limit, threads=self.threads)
                     started = time.monotonic()
                     try:
-                        result = self._roll(con, workdir, hour, closed, listing, previous, now)
+                        result = self._roll(
+                            con, workdir, hour, closed, listing, fingerprint, previous, now
+                        )
                     except Exception as exc:  # one bad hour must not stop the others
                         log.exception("rollup of %s failed", hour)
                         result = HourResult(
@@ -201,8 +203,7 @@ class Rollup:
             found = list(pool.map(lambda job: self.lake.list(prefix(job[1], job[0])), jobs))
         out: dict[str, dict[str, list[LakeObject]]] = {h: {} for h in hours}
         for (hour, table_prefix), objects in zip(jobs, found, strict=True):
-            data = ".parquet" if table_prefix.endswith("_parquet") else ".json.gz"
-            out[hour][table_prefix] = sorted(o for o in objects if o.key.endswith(data))
+            out[hour][table_prefix] = sorted(o for o in objects if o.key.endswith(".json.gz"))
         return out
 
     def _roll(
@@ -212,6 +213,7 @@ class Rollup:
         hour: str,
         closed: bool,
         listing: dict[str, list[LakeObject]],
+        fingerprint: str,
         previous: Manifest | None,
         now: datetime,
     ) -> HourResult:
@@ -254,7 +256,7 @@ class Rollup:
                 conversions=sources[CONVERSIONS],
                 outcomes=outcome_files,
             )
-            n = counts(con)
+            n = counts(rows)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         result.clicks = n["clicks"]
@@ -265,7 +267,7 @@ class Rollup:
         self.store.put_manifest(
             Manifest(
                 hour=hour,
-                fingerprint=_fingerprint(listing, closed),
+                fingerprint=fingerprint,
                 closed=closed,
                 compacted=result.compacted,
                 rolled_at=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
