@@ -14,6 +14,8 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from rebound.stats import pct, visitors
+
 HUMAN = "#4f46e5"
 BOT = "#cbd5e1"
 VISITORS = "#f59e0b"
@@ -165,11 +167,11 @@ def _kpis(e: Mapping[str, Any], error: float) -> str:
         (
             "Human clicks",
             f"{e['human_clicks']:,}",
-            _pct_text(e["funnel"][1]["rate"]) + " of clicks",
+            pct(e["funnel"][1]["rate"]) + " of clicks",
         ),
         ("Unique visitors", f"{e['unique_visitors']:,}", visitors_hint),
-        ("Leads", f"{e['leads']:,}", _pct_text(e["funnel"][3]["rate"]) + " of visitors"),
-        ("Purchases", f"{e['purchases']:,}", _pct_text(e["conversion_rate"]) + " of visitors"),
+        ("Leads", f"{e['leads']:,}", pct(e["funnel"][3]["rate"]) + " of visitors"),
+        ("Purchases", f"{e['purchases']:,}", pct(e["conversion_rate"]) + " of visitors"),
         ("Revenue", revenue_value, revenue_hint),
         ("Platform events", f"{pe['sent']:,}", f"sent · {pe['failed']:,} failed"),
     ]
@@ -264,7 +266,7 @@ def _funnel_chart(funnel: Sequence[Mapping[str, Any]]) -> str:
         w = max(3.0, plot_w * step["count"] / top_value) if step["count"] else 3.0
         x = label_w + (plot_w - w) / 2
         color = FUNNEL_COLORS[i % len(FUNNEL_COLORS)]
-        rate = "" if step["rate"] is None else f"{_pct_text(step['rate'])} of previous"
+        rate = "" if step["rate"] is None else f"{pct(step['rate'])} of previous"
         parts.append(
             f'<g class="step"><title>{escape(step["label"])}: {step["count"]:,}'
             f"{' (' + rate + ')' if rate else ''}</title>"
@@ -363,7 +365,7 @@ def _links_table(links: Sequence[Mapping[str, Any]]) -> str:
             f"<td>{escape(e['campaign'] or '–')}</td>"
             f'<td class="num"><span class="bar" style="width:{bar}px"></span>{e["clicks"]:,}</td>'
             f'<td class="num">{e["human_clicks"]:,}</td>'
-            f'<td class="num">{_visitors(e)}</td>'
+            f'<td class="num">{visitors(e)}</td>'
             f'<td class="num">{e["leads"]:,}</td><td class="num">{e["purchases"]:,}</td>'
             f'<td class="num">{escape(_money(e["revenue"]))}</td>'
             f"<td>{_spark(e['trend']['clicks'])}</td></tr>"
@@ -387,9 +389,9 @@ def _campaigns_table(campaigns: Sequence[Mapping[str, Any]]) -> str:
         rows.append(
             f'<tr><td class="name">{escape(e["id"])}</td>'
             f'<td class="num">{e["clicks"]:,}</td><td class="num">{e["human_clicks"]:,}</td>'
-            f'<td class="num">{_visitors(e)}</td><td class="num">{e["leads"]:,}</td>'
+            f'<td class="num">{visitors(e)}</td><td class="num">{e["leads"]:,}</td>'
             f'<td class="num">{e["purchases"]:,}</td>'
-            f'<td class="num">{_pct_text(e["conversion_rate"])}</td>'
+            f'<td class="num">{pct(e["conversion_rate"])}</td>'
             f'<td class="num">{escape(_money(e["revenue"]))}</td>'
             f"<td>{_spark(e['trend']['clicks'])}</td></tr>"
         )
@@ -455,16 +457,6 @@ def _period_label(period: str, unit: str) -> str:
 
 def _when(text: str) -> str:
     return text.replace("T", " ").replace("Z", " UTC")
-
-
-def _pct_text(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
-
-
-def _visitors(e: Mapping[str, Any]) -> str:
-    return (
-        f"{e['unique_visitors']:,}" if e["unique_visitors_exact"] else f"≈{e['unique_visitors']:,}"
-    )
 
 
 def _money(revenue: Mapping[str, float]) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from chalicelib.rollup import sketch
 from chalicelib.rollup.audiences import Catalog, link_id
-from chalicelib.rollup.hours import days_back, hours_back
+from chalicelib.rollup.hours import days_back, hour_key, hours_back, hours_of_day
 from chalicelib.rollup.metrics import (
     AUDIENCE,
     CAMPAIGN,
@@ -366,11 +366,13 @@ def _n(value: int | None) -> str:
     return "–" if value is None else f"{value:,}"
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
+    """A rate as a percentage (– when there is none)."""
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
-def _visitors(e: Mapping[str, Any]) -> str:
+def visitors(e: Mapping[str, Any]) -> str:
+    """Unique visitors, ≈ when merged from sketches."""
     return _n(e["unique_visitors"]) if e["unique_visitors_exact"] else f"≈{e['unique_visitors']:,}"
 
 
@@ -415,7 +417,7 @@ def render_text(report: Mapping[str, Any], console: Any) -> None:
             + Text(sparkline(squeeze(e["trend"]["clicks"], FOCUS_TREND)), "cyan")
             + Text(
                 f"  human {_n(e['human_clicks'])} · bots {_n(e['bot_clicks'])} · "
-                f"unique visitors {_visitors(e)}"
+                f"unique visitors {visitors(e)}"
                 + ("" if e["unique_visitors_exact"] else f" ({error})")
             )
         )
@@ -427,7 +429,7 @@ def render_text(report: Mapping[str, Any], console: Any) -> None:
         for step in e["funnel"]:
             bar = "█" * round(30 * step["count"] / top)
             funnel.add_row(
-                step["label"], _n(step["count"]), _pct(step["rate"]), Text(bar or "▏", "cyan")
+                step["label"], _n(step["count"]), pct(step["rate"]), Text(bar or "▏", "cyan")
             )
         console.print(funnel)
         pe = e["platform_events"]
@@ -473,31 +475,27 @@ def render_text(report: Mapping[str, Any], console: Any) -> None:
         console.print()
         console.print(t)
 
+    funnel = [
+        ("clicks", lambda r: _n(r["clicks"])),
+        ("human", lambda r: _n(r["human_clicks"])),
+        ("visitors", visitors),
+        ("leads", lambda r: _n(r["leads"])),
+        ("purch.", lambda r: _n(r["purchases"])),
+    ]
+    revenue = ("revenue", lambda r: _money_cell(r["revenue"]))
     table(
         "Links",
         report["links"],
-        [
-            ("link", lambda r: r["id"]),
-            ("clicks", lambda r: _n(r["clicks"])),
-            ("human", lambda r: _n(r["human_clicks"])),
-            ("visitors", _visitors),
-            ("leads", lambda r: _n(r["leads"])),
-            ("purch.", lambda r: _n(r["purchases"])),
-            ("revenue", lambda r: _money_cell(r["revenue"])),
-        ],
+        [("link", lambda r: r["id"]), *funnel, revenue],
     )
     table(
         "Campaigns",
         report["campaigns"],
         [
             ("campaign", lambda r: r["id"]),
-            ("clicks", lambda r: _n(r["clicks"])),
-            ("human", lambda r: _n(r["human_clicks"])),
-            ("visitors", _visitors),
-            ("leads", lambda r: _n(r["leads"])),
-            ("purch.", lambda r: _n(r["purchases"])),
-            ("conv.", lambda r: _pct(r["conversion_rate"])),
-            ("revenue", lambda r: _money_cell(r["revenue"])),
+            *funnel,
+            ("conv.", lambda r: pct(r["conversion_rate"])),
+            revenue,
         ],
     )
     table(
@@ -563,8 +561,8 @@ def run_rollup(
     if since is not None:
         window = parse_since(since, now)
         if window.unit == "day":
-            hours = [f"{d}T{h:02d}" for d in window.periods for h in range(24)]
-            hours = [h for h in hours if h <= now.strftime("%Y-%m-%dT%H")]
+            current = hour_key(now)
+            hours = [h for d in window.periods for h in hours_of_day(d) if h <= current]
         else:
             hours = list(window.periods)
     rollup = Rollup(

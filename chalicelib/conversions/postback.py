@@ -122,8 +122,7 @@ def decode_json(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except _Duplicate as dup:
-        name = dup.key if len(dup.key) <= 64 else dup.key[:61] + "..."
-        raise Invalid([FieldError(name, "given more than once")]) from None
+        raise Invalid([FieldError(_short(dup.key), "given more than once")]) from None
     except (ValueError, RecursionError) as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
         raise Invalid([FieldError(None, f"the body is not valid JSON{where}")]) from None
