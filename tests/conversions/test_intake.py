@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import re
 import time
 import urllib.error
 import urllib.request
@@ -95,6 +96,7 @@ def test_a_signed_lead_is_accepted(http):
         "attributed": False,
         "duplicate": False,
     }
+    assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{26}", r.json_body["conversion_id"])  # a ULID
     (event,) = stream_events("conversion")
     assert event["conversion"]["conversion_id"] == r.json_body["conversion_id"]
 
@@ -306,7 +308,7 @@ def test_an_attributed_conversion_carries_the_original_click_and_only_hashes(htt
     assert event["user_agent"] == CHECKOUT_UA and event["ip"] == "198.51.100.23"
     # phone read as US (the domain's default_country): both variants present
     assert set(event["user"]) == {"em", "em_google", "ph_e164", "ph_digits", "ln", "ct"}
-    assert all(len(v) == 64 and int(v, 16) >= 0 for v in event["user"].values())
+    assert all(re.fullmatch(r"[0-9a-f]{64}", v) for v in event["user"].values())
     record = event["conversion"]
     assert record["attributed"] is True and record["slug"] == "sale"
     assert record["campaign"] == "spring" and record["platforms"] == ["meta", "tiktok"]
@@ -318,7 +320,9 @@ def test_unknown_or_missing_click_ids_are_accepted_unattributed(http):
     missing = post(http, lead("b", user={"email": EMAIL}))
     assert unknown.status_code == missing.status_code == 202
     assert unknown.json_body["attributed"] is missing.json_body["attributed"] is False
-    for event in stream_events("conversion"):
+    events = stream_events("conversion")
+    assert len(events) == 2
+    for event in events:
         assert event["click"] is None and event["conversion"]["platforms"] == []
         assert event["user"] == {} and event["ip"] is None  # sent nowhere: nothing travels
 
@@ -420,11 +424,11 @@ def test_kinesis_down_the_conversion_goes_to_the_fallback_queue(http, intake, mo
 
 
 def test_kinesis_and_sqs_down_is_a_503_and_the_retry_is_not_a_duplicate(http, intake, monkeypatch):
-    monkeypatch.setattr(intake.publisher.kinesis, "put_record", _broken("ServiceUnavailable"))
-    monkeypatch.setattr(intake.publisher.sqs, "send_message", _broken("ServiceUnavailable"))
-    r = post(http, lead("lost-1"))
+    with monkeypatch.context() as m:  # only these two: the aws fixture's environment stays
+        m.setattr(intake.publisher.kinesis, "put_record", _broken("ServiceUnavailable"))
+        m.setattr(intake.publisher.sqs, "send_message", _broken("ServiceUnavailable"))
+        r = post(http, lead("lost-1"))
     assert r.status_code == 503 and r.headers["Retry-After"] == "5"
-    monkeypatch.undo()
     again = post(http, lead("lost-1"))
     assert again.status_code == 202 and again.json_body["duplicate"] is False
 

@@ -45,9 +45,14 @@ def postback(**changes) -> Postback:
     return Postback(**values)
 
 
-def build(click=None, **changes):
+def build(click=None, default_country=None, **changes):
     return build_conversion(
-        postback(**changes), conversion_id="C1", domain="go.example", now=NOW, click=click
+        postback(**changes),
+        conversion_id="C1",
+        domain="go.example",
+        now=NOW,
+        click=click,
+        default_country=default_country,
     )
 
 
@@ -90,30 +95,18 @@ def test_the_envelope_carries_the_original_click_and_only_hashes():
 
 
 def test_the_phone_is_read_with_the_domain_default_country():
-    _, with_us = build_conversion(
-        postback(user={"phone": "(650) 253-0000"}),
-        conversion_id="C1",
-        domain="go.example",
-        now=NOW,
-        click=click_from_index(INDEX_ITEM),
-        default_country="US",
-    )
-    _, without = build(click_from_index(INDEX_ITEM), user={"phone": "(650) 253-0000"})
+    phone = {"phone": "(650) 253-0000"}
+    _, with_us = build(click_from_index(INDEX_ITEM), default_country="US", user=phone)
+    _, without = build(click_from_index(INDEX_ITEM), user=phone)
     assert "ph_e164" in with_us["user"] and "ph_e164" not in without["user"]
 
 
 def test_the_phone_is_read_with_the_clicks_country_before_the_domain_default():
-    item = dict(INDEX_ITEM, country={"S": "GB"})
-    _, envelope = build_conversion(
-        postback(user={"phone": "020 7946 0018"}),
-        conversion_id="C1",
-        domain="go.example",
-        now=NOW,
-        click=click_from_index(item),
-        default_country="US",
-    )
-    _, as_us = build(click_from_index(INDEX_ITEM), user={"phone": "020 7946 0018"})
-    assert "ph_e164" in envelope["user"] and "ph_e164" not in as_us["user"]
+    phone = {"phone": "020 7946 0018"}  # a London number, national format
+    gb_click = click_from_index(dict(INDEX_ITEM, country={"S": "GB"}))
+    _, from_gb = build(gb_click, default_country="US", user=phone)
+    _, from_us = build(click_from_index(INDEX_ITEM), default_country="US", user=phone)
+    assert "ph_e164" in from_gb["user"] and "ph_e164" not in from_us["user"]
 
 
 def test_a_click_with_consent_denied_sends_nowhere_and_carries_nothing_personal():

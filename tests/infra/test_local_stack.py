@@ -35,7 +35,8 @@ def test_local_stack_gets_every_table_stream_bucket_and_queue(aws):
         names.stats_table,
     } <= tables
 
-    assert client("kinesis").describe_stream_summary(StreamName=names.clicks_stream)
+    summary = client("kinesis").describe_stream_summary(StreamName=names.clicks_stream)
+    assert summary["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
 
     queues = {
         q["Properties"]["QueueName"]["Fn::Sub"].replace("${Stage}", names.stage)
