@@ -25,8 +25,10 @@ test: $(STAMP) lint browser  ## lint and the whole test suite
 	$(BIN)/pytest
 
 # The browser tests drive Debian's chromium through playwright (its own browser download is not used).
-browser:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Root installs directly (CI); anyone else through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:  ## Debian's chromium, when it is not there yet
+	@command -v chromium >/dev/null || test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 bench: $(STAMP)  ## every benchmark against its baseline: a table and bench/results.json
 	$(BIN)/python -m bench
