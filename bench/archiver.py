@@ -40,7 +40,6 @@ def run(*, batches: int, batch_size: int) -> Result:
     started = time.perf_counter()
     result = Result(NAME, TITLE, params={"batches": batches, "batch_size": batch_size})
     rates: dict[str, list[float]] = {"archive": [], "plan": [], "baseline": []}
-    written = 0
     with moto_stack():
         names = Names.from_env()
         s3, ddb = client("s3"), client("dynamodb")

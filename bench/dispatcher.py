@@ -43,18 +43,10 @@ class FakePlatform:
     """Answers every POST with 200 and a body that both Meta and TikTok read as success."""
 
     def __init__(self) -> None:
-        self.requests = 0
-        self.bytes = 0
-        self._lock = threading.Lock()
-        fake = self
-
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
-                with fake._lock:
-                    fake.requests += 1
-                    fake.bytes += length
                 body = b'{"events_received":1,"code":0,"message":"OK"}'
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

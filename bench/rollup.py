@@ -62,7 +62,7 @@ def run(*, clicks: int, rounds: int) -> Result:
             for side in order:
                 sides[side].append(_child(side, root))
         capped = _child("rollup", root, LAMBDA_LIMIT)
-        raw = sum(p.stat().st_size for p in (root / "clicks").rglob("*.json.gz"))
+        raw = sum(p.stat().st_size for p in _files(root, "clicks"))
         parquet = sum(p.stat().st_size for p in (root / "clicks_parquet").rglob("*.parquet"))
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -144,9 +144,9 @@ def generate(root: Path, clicks: int) -> dict[str, int]:
     dt, hh = HOUR[:10], HOUR[11:]
     con = duckdb.connect()
     per_shard = -(-clicks // SHARDS)
+    folder = root / "clicks" / f"dt={dt}" / f"hour={hh}"
+    folder.mkdir(parents=True, exist_ok=True)
     for shard in range(SHARDS):
-        folder = root / "clicks" / f"dt={dt}" / f"hour={hh}"
-        folder.mkdir(parents=True, exist_ok=True)
         lo, hi = shard * per_shard, min(clicks, (shard + 1) * per_shard)
         # 0.1% of the shard's clicks reach the stream (and the lake) a second time.
         dupes = f"UNION ALL SELECT * FROM gen WHERE i % 1000 = 7 AND i < {lo + (hi - lo) // 2}"

@@ -46,10 +46,3 @@ def alternate(
         done += k
         flip = not flip
     return sides[0][2], sides[1][2]
-
-
-def timed(fn: Callable[[], object]) -> float:
-    """Seconds one call of ``fn`` takes."""
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
