@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.links.pixels import pixels_for
 from chalicelib.links.record import (
     KIND_AUDIENCE,
     KIND_DOMAIN,
@@ -23,7 +24,6 @@ from chalicelib.links.record import (
     site_of,
 )
 from chalicelib.links.store import LiveItem, Write
-from chalicelib.redirect.interstitial import pixels_for
 
 
 @dataclass(frozen=True)

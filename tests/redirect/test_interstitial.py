@@ -8,11 +8,11 @@ from html.parser import HTMLParser
 
 import pytest
 
+from chalicelib.links.pixels import pixels_for
 from chalicelib.redirect import decide
 from chalicelib.redirect.interstitial import (
     DEADLINE_MS,
     content_security_policy,
-    pixels_for,
     render,
     script_json,
 )
