@@ -122,3 +122,8 @@ def batch_write(
         if attempt + 1 < attempts:
             sleep(backoff(attempt, cap))
     return requests
+
+
+def error_code(exc: BaseException) -> str:
+    """An AWS error's code (``ParameterNotFound``, ...), else the exception's type name."""
+    return getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__

@@ -12,9 +12,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.resources import error_code
+
 
 class SecretError(Exception):
-    """A reference that cannot be resolved (missing, not allowed, malformed)."""
+    """A reference that cannot be resolved (missing, not allowed, malformed); ``code`` is the
+    AWS error code when AWS refused it."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def not_found(self) -> bool:
+        """The reference names a parameter or secret that does not exist."""
+        return self.code in ("ParameterNotFound", "ResourceNotFoundException")
 
 
 class Secrets:
@@ -56,8 +68,8 @@ class Secrets:
             if kind == "secretsmanager" and name:
                 return self._sm().get_secret_value(SecretId=name)["SecretString"]
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
-            raise SecretError(f"cannot read {ref}: {code}") from None
+            code = error_code(exc)
+            raise SecretError(f"cannot read {ref}: {code}", code) from None
         raise SecretError(f"not a credential reference: {kind or ref!r}")
 
 

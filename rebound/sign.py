@@ -12,6 +12,7 @@ from typing import Any
 from chalicelib.conversions.signature import HEADER, sign, verify
 from chalicelib.links.record import domain_key
 from chalicelib.redirect.request import normalize_host
+from chalicelib.resources import error_code
 from chalicelib.secrets import SecretError
 
 __all__ = ["HEADER", "SignError", "domain_secret", "header_for_domain", "sign", "verify"]
@@ -43,7 +44,7 @@ def domain_secret(
     try:
         item = dynamodb.get_item(TableName=table, Key={"pk": {"S": domain_key(host)}}).get("Item")
     except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        code = error_code(exc)
         raise SignError(f"cannot read {table}: {code}") from None
     if not item:
         raise SignError(f"no domain {host} in {table}: is it in your links file, and applied?")

@@ -28,6 +28,7 @@ from chalicelib.conversions.signature import HEADER, SignatureError, verify
 from chalicelib.links.cache import LinkCache, StoreUnavailable
 from chalicelib.links.record import domain_key
 from chalicelib.redirect.request import normalize_headers, normalize_host
+from chalicelib.resources import error_code
 from chalicelib.secrets import SecretError
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ class Intake:
         try:
             return self.secrets.resolve(ref)
         except SecretError as exc:
-            if "NotFound" in str(exc):  # configured but never created: an operator's to fix
+            if exc.not_found:  # configured but never created: an operator's to fix
                 log.error("conversion secret of %s: %s", host, exc)
                 return None
             raise Unavailable(str(exc)) from None
@@ -208,7 +209,7 @@ class Intake:
                 TableName=self.click_index_table, Key={"click_id": {"S": click_id}}
             ).get("Item")
         except Exception as exc:
-            raise Unavailable(f"click index unavailable: {_code(exc)}") from None
+            raise Unavailable(f"click index unavailable: {error_code(exc)}") from None
 
     def _mark(
         self, key: str, conversion_id: str, attributed: bool, now: datetime
@@ -230,14 +231,14 @@ class Intake:
             )
             return None
         except Exception as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise Unavailable(f"state table unavailable: {_code(exc)}") from None
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise Unavailable(f"state table unavailable: {error_code(exc)}") from None
         try:
             item = self.ddb.get_item(
                 TableName=self.state_table, Key={"pk": {"S": key}}, ConsistentRead=True
             ).get("Item")
         except Exception as exc:
-            raise Unavailable(f"state table unavailable: {_code(exc)}") from None
+            raise Unavailable(f"state table unavailable: {error_code(exc)}") from None
         if not item:  # released by a failed publish in between: let the merchant retry
             raise Unavailable("event id marker changed concurrently")
         return {
@@ -254,7 +255,7 @@ class Intake:
                 ExpressionAttributeValues={":id": {"S": conversion_id}},
             )
         except Exception as exc:
-            log.error("could not release event id marker of %s: %s", conversion_id, _code(exc))
+            log.error("could not release event id marker of %s: %s", conversion_id, error_code(exc))
 
 
 # --- Replies ----------------------------------------------------------------------------------
@@ -291,7 +292,3 @@ def _error(
 
 def _unauthorized(message: str) -> Reply:
     return _error(401, HEADER, message, {"WWW-Authenticate": HEADER})
-
-
-def _code(exc: Exception) -> str:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
