@@ -36,7 +36,7 @@ def _is_api_function() -> bool:
 
 
 if _is_api_function():
-    # Load the UA parser and bot patterns during init (full CPU), not on the first click.
+    # Build the bot matcher during init (full CPU), not on the first click.
     redirect.warm_up()
 
 

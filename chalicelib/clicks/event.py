@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.clicks.agent import HINT_HEADERS, device_hints, parse_agent
+
 if TYPE_CHECKING:  # types only: consumers of click records never load the redirect
     from chalicelib.redirect.decision import Decision
     from chalicelib.redirect.request import RequestFacts
@@ -39,6 +41,9 @@ def build_click(
     spec = decision.link or {}
     click_ids = facts.platform_click_ids
     utm = decision.utm
+    # Parsed here only if the link's rules needed it; else the archiver fills these three in from
+    # the envelope's user agent and device hints (the same parser: the same answer).
+    agent = visitor.parsed_agent
     return {
         "schema": SCHEMA,
         "click_id": click_id,
@@ -54,9 +59,9 @@ def build_click(
         "is_bot": visitor.is_bot,
         "bot_name": visitor.bot_name,
         "country": visitor.country,
-        "device": visitor.device,
-        "os": visitor.os,
-        "browser": visitor.browser,
+        "device": agent and agent.form,
+        "os": agent and agent.os,
+        "browser": agent and agent.browser,
         "language": visitor.language,
         "referrer_host": visitor.referrer_host,
         "utm_source": utm.get("utm_source"),
@@ -73,18 +78,38 @@ def build_click(
 
 
 def click_envelope(click: Mapping[str, Any], facts: RequestFacts) -> dict[str, Any]:
-    """What goes onto the stream: the record plus the full IP and user agent.
+    """What goes onto the stream: the record plus the full IP and user agent, and CloudFront's
+    device headers when there are any (the archiver derives device, OS and browser from them).
 
     The IP travels only when consent is not denied: a denied click fires no platform event,
     and nothing else needs the address.
     """
     denied = click.get("consent") == DENIED
-    return {
+    envelope = {
         "kind": "click",
         "click": dict(click),
         "ip": None if denied else facts.source_ip,
         "user_agent": facts.user_agent,
     }
+    hints = device_hints(facts.headers)
+    if hints:
+        envelope["device_hints"] = hints
+    return envelope
+
+
+def fill_agent(click: dict[str, Any], envelope: Mapping[str, Any]) -> None:
+    """Set the record's ``device``, ``os`` and ``browser`` from the envelope's user agent and
+    device hints, unless the redirect already did. Anything malformed counts as absent."""
+    if click.get("device") is not None:
+        return
+    user_agent = envelope.get("user_agent")
+    hints = envelope.get("device_hints")
+    if type(hints) is dict:
+        hints = {k: v for k, v in hints.items() if k in HINT_HEADERS and type(v) is str}
+    agent = parse_agent(
+        user_agent if type(user_agent) is str else "", hints if type(hints) is dict else None
+    )
+    click["device"], click["os"], click["browser"] = agent.form, agent.os, agent.browser
 
 
 def platforms_for(

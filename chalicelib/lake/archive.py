@@ -15,6 +15,10 @@ keys for the same records (overwrite, never a second copy). One object per (kind
 its first record would not do: when hours interleave (late clicks), a retry starting in the middle
 of such a group would write its later records again under a new key.
 
+Device, OS and browser. The redirect leaves them empty unless a link's rules needed them (parsing
+the user agent is the costliest part of its cold start); ``plan_batch`` fills them in from the
+envelope's user agent and CloudFront device hints, with the same parser.
+
 Privacy. Only the click (or conversion) record is written; the envelope's ``ip`` and
 ``user_agent`` never reach the lake. Records that cannot be archived go to ``errors/`` with the
 reason and the raw data, with IP addresses and the user agent masked.
@@ -37,6 +41,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.clicks.event import fill_agent
 from chalicelib.lake.schema import (
     CLICK_SCHEMA_VERSION,
     ERRORS_PREFIX,
@@ -197,6 +202,7 @@ def _decode(
         if type(record) is not dict:
             raise Malformed("click is not a JSON object")
         _check_click(record)
+        fill_agent(record, envelope)
     elif kind == KIND_CONVERSION:
         record = envelope.get(KIND_CONVERSION)
         if type(record) is not dict:

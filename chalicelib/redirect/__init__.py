@@ -9,7 +9,7 @@ Typical use, per request (the AWS glue lives in app.py and the link store)::
 
 from __future__ import annotations
 
-from chalicelib.redirect import agent, bots
+from chalicelib.redirect import bots
 from chalicelib.redirect.decision import Decision, choose_url, decide
 from chalicelib.redirect.request import PLATFORM_CLICK_IDS, RequestFacts, normalize_host
 from chalicelib.redirect.visitor import Visitor, read_visitor
@@ -28,7 +28,7 @@ __all__ = [
 
 
 def warm_up() -> None:
-    """Load the user-agent parser and compile the bot patterns now, instead of on the first
-    request: call it at import time of the Lambda handler (the init phase runs at full CPU)."""
-    agent.warm_up()
+    """Build the bot matcher now, instead of on the first request: call it at import time of
+    the Lambda handler (the init phase runs at full CPU). The user-agent parser is not loaded:
+    only links whose rules ask for device, OS or browser need it, on their first click."""
     bots.warm_up()

@@ -18,39 +18,42 @@ Sources, checked in this order:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import Any
 
-from chalicelib.redirect.agent import MAX_UA_CHARS
+from chalicelib.clicks.agent import MAX_UA_CHARS
 
-# (name, pattern): link previews, email security scanners and uptime monitors.
-EXTRA_BOTS: tuple[tuple[str, str], ...] = (
-    ("facebookexternalhit", r"facebookexternalhit"),
-    ("Facebot", r"Facebot"),
-    ("Slack-ImgProxy", r"Slack-ImgProxy"),
-    ("Slackbot", r"Slackbot"),
-    ("Twitterbot", r"Twitterbot"),
-    ("WhatsApp", r"WhatsApp"),
-    ("LinkedInBot", r"LinkedInBot"),
-    ("Discordbot", r"Discordbot"),
-    ("TelegramBot", r"TelegramBot"),
-    ("SkypeUriPreview", r"SkypeUriPreview"),  # also Microsoft Teams' previews
-    ("Applebot", r"Applebot"),
-    ("Mimecast", r"Mimecast"),
-    ("Proofpoint", r"Proofpoint"),
-    ("Barracuda", r"Barracuda"),
-    ("UptimeRobot", r"UptimeRobot"),
-    ("Pingdom", r"Pingdom"),
-    ("StatusCake", r"StatusCake"),
-    ("BetterUptime", r"Better ?Uptime"),
-    ("Site24x7", r"Site24x7"),
-    ("MicrosoftPreview", r"MicrosoftPreview|Microsoft Office Existence Discovery"),
-    ("Iframely", r"Iframely"),
-    ("Embedly", r"Embedly"),
-    ("Pinterestbot", r"Pinterestbot"),
-    ("redditbot", r"redditbot"),
-    ("Mastodon", r"\bMastodon/"),
-    ("Bluesky", r"Bluesky Cardyb"),
+# (name, texts): link previews, email security scanners and uptime monitors, matched anywhere in
+# the user agent regardless of case.
+EXTRA_BOTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("facebookexternalhit", ("facebookexternalhit",)),
+    ("Facebot", ("Facebot",)),
+    ("Slack-ImgProxy", ("Slack-ImgProxy",)),
+    ("Slackbot", ("Slackbot",)),
+    ("Twitterbot", ("Twitterbot",)),
+    ("WhatsApp", ("WhatsApp",)),
+    ("LinkedInBot", ("LinkedInBot",)),
+    ("Discordbot", ("Discordbot",)),
+    ("TelegramBot", ("TelegramBot",)),
+    ("SkypeUriPreview", ("SkypeUriPreview",)),  # also Microsoft Teams' previews
+    ("Applebot", ("Applebot",)),
+    ("Mimecast", ("Mimecast",)),
+    ("Proofpoint", ("Proofpoint",)),
+    ("Barracuda", ("Barracuda",)),
+    ("UptimeRobot", ("UptimeRobot",)),
+    ("Pingdom", ("Pingdom",)),
+    ("StatusCake", ("StatusCake",)),
+    ("BetterUptime", ("Better Uptime", "BetterUptime")),
+    ("Site24x7", ("Site24x7",)),
+    ("MicrosoftPreview", ("MicrosoftPreview", "Microsoft Office Existence Discovery")),
+    ("Iframely", ("Iframely",)),
+    ("Embedly", ("Embedly",)),
+    ("Pinterestbot", ("Pinterestbot",)),
+    ("redditbot", ("redditbot",)),
+    ("Mastodon", ("Mastodon/",)),
+    ("Bluesky", ("Bluesky Cardyb",)),
 )
 
 # Entries of the maintained list that match real browsers and would hide human clicks.
@@ -59,7 +62,7 @@ EXCLUDED_PATTERNS = frozenset({r"AP3A\.240617\.008"})
 
 NO_USER_AGENT = "no-user-agent"
 HEAD_REQUEST = "head-request"
-_CHUNK = 25
+_REGEX_SYNTAX = frozenset("^$*+?{}[]()|.")
 
 
 @dataclass(frozen=True)
@@ -86,53 +89,108 @@ def detect_bot(user_agent: str, method: str = "GET") -> BotVerdict:
 
 @lru_cache(maxsize=4096)
 def bot_name_for(user_agent: str) -> str | None:
-    """The bot's name if the user agent is a known bot, else None."""
-    for chunk in _chunks():
-        if chunk.regex.search(user_agent):
-            return chunk.name_of(user_agent)
-    return None
+    """The bot's name if the user agent is a known bot, else None.
+
+    Our own list first, then the maintained one; in each the leftmost match names the bot, the
+    earlier entry on a tie: "TelegramBot (like TwitterBot)" is TelegramBot.
+    """
+    matcher = _matcher()
+    return _leftmost(matcher.extra.iter(user_agent.lower())) or matcher.listed(user_agent)
 
 
 @dataclass(frozen=True)
-class _Chunk:
-    """~25 patterns as one alternation: Python's regex engine is fast on those, and far slower
-    on one huge alternation or with a capturing group per pattern (measured: 0.3 vs 5 ms a UA)."""
+class _Matcher:
+    """The lists split by shape. Plain strings (ours, and 1,468 of the maintained list's 1,504)
+    go in Aho-Corasick automatons: one pass over the user agent whatever their number. The
+    maintained list's real regular expressions make one alternation. All of it builds in about
+    10 ms; the whole list as regex alternations took 50 ms to compile and 0.3 ms a user agent."""
 
-    regex: re.Pattern[str]
-    members: tuple[tuple[str, str], ...]  # (name, pattern)
-    flags: int
+    extra: Any  # ahocorasick.Automaton over lower case: text -> (order, text, name)
+    literals: Any  # ahocorasick.Automaton: text -> (list order, text, name)
+    # The regex entries, (list order, pattern); those anchored at the start in an alternation of
+    # their own, tried at position 0 only (a third of the entries, a third of the time).
+    members: tuple[tuple[int, str], ...]
+    anchored: re.Pattern[str] | None
+    floating: re.Pattern[str] | None
 
-    def name_of(self, user_agent: str) -> str | None:
-        # Rare (bots only): which member matched? The leftmost match wins, as in the
-        # alternation itself: "TelegramBot (like TwitterBot)" is TelegramBot.
-        found = []
-        for order, (name, pattern) in enumerate(self.members):
-            match = _single(pattern, self.flags).search(user_agent)
-            if match:
-                found.append((match.start(), order, name))
+    def listed(self, user_agent: str) -> str | None:
+        found = [
+            (end - len(text) + 1, order, name)
+            for end, (order, text, name) in self.literals.iter(user_agent)
+        ]
+        if (self.anchored is not None and self.anchored.match(user_agent)) or (
+            self.floating is not None and self.floating.search(user_agent)
+        ):
+            for order, pattern in self.members:
+                match = _single(pattern).search(user_agent)
+                if match:
+                    found.append((match.start(), order, name_from_pattern(pattern)))
         return min(found)[2] if found else None
 
 
+def _leftmost(matches: Iterable[tuple[int, tuple[int, str, str]]]) -> str | None:
+    """The name of the leftmost of an automaton's matches (end, (order, text, name))."""
+    found = [(end - len(text) + 1, order, name) for end, (order, text, name) in matches]
+    return min(found)[2] if found else None
+
+
 @lru_cache(maxsize=1)
-def _chunks() -> list[_Chunk]:
+def _matcher() -> _Matcher:
+    import ahocorasick  # deferred with the list: only a request with a user agent needs them
     from crawleruseragents import CRAWLER_USER_AGENTS_DATA  # deferred: loads a JSON file
 
-    listed = [
-        (name_from_pattern(entry["pattern"]), entry["pattern"])
-        for entry in CRAWLER_USER_AGENTS_DATA
-        if entry.get("pattern") and entry["pattern"] not in EXCLUDED_PATTERNS
-    ]
-    groups = [(EXTRA_BOTS, re.IGNORECASE)]
-    groups += [(tuple(listed[i : i + _CHUNK]), 0) for i in range(0, len(listed), _CHUNK)]
-    return [
-        _Chunk(re.compile("|".join(f"(?:{p})" for _, p in members), flags), members, flags)
-        for members, flags in groups
-    ]
+    extra = ahocorasick.Automaton()
+    for order, (name, texts) in enumerate(EXTRA_BOTS):
+        for text in texts:
+            extra.add_word(text.lower(), (order, text, name))
+    literals = ahocorasick.Automaton()
+    members: list[tuple[int, str]] = []
+    for order, entry in enumerate(CRAWLER_USER_AGENTS_DATA):
+        pattern = entry.get("pattern")
+        if not pattern or pattern in EXCLUDED_PATTERNS:
+            continue
+        text = literal_text(pattern)
+        if text is None:
+            members.append((order, pattern))
+        elif text not in literals:  # the same text twice: the earlier entry names it
+            literals.add_word(text, (order, text, name_from_pattern(pattern)))
+    extra.make_automaton()
+    literals.make_automaton()
+    anchored = [p for _, p in members if p.startswith("^") and "|" not in p]
+    floating = [p for _, p in members if p not in anchored]
+    return _Matcher(extra, literals, tuple(members), _alternation(anchored), _alternation(floating))
+
+
+def _alternation(patterns: list[str]) -> re.Pattern[str] | None:
+    return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
 
 @cache
-def _single(pattern: str, flags: int) -> re.Pattern[str]:
-    return re.compile(pattern, flags)
+def _single(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def literal_text(pattern: str) -> str | None:
+    """The text a pattern matches when it is a plain string (``Googlebot\\/2`` -> ``Googlebot/2``),
+    else None: any regex syntax other than an escaped punctuation character."""
+    if _REGEX_SYNTAX.isdisjoint(pattern) and "\\" not in pattern:
+        return pattern
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            escaped = pattern[i + 1 : i + 2]
+            if not escaped or escaped.isalnum() or escaped == "_":
+                return None  # \d, \b, \1, ...: a class, an anchor or a reference
+            out.append(escaped)
+            i += 2
+        elif char in _REGEX_SYNTAX:
+            return None
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
 
 
 def name_from_pattern(pattern: str) -> str:
@@ -185,5 +243,5 @@ def name_from_pattern(pattern: str) -> str:
 
 
 def warm_up() -> None:
-    """Compile the patterns now (call from the Lambda's init phase)."""
-    _chunks()
+    """Build the matcher now (call from the Lambda's init phase)."""
+    _matcher()

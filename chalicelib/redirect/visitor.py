@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalicelib.redirect.agent import parse_agent
+from chalicelib.clicks.agent import Agent, device_hints, parse_agent
 from chalicelib.redirect.bots import detect_bot
 from chalicelib.redirect.consent import read_consent
 from chalicelib.redirect.identity import Salt, visitor_identity
@@ -23,13 +23,13 @@ MAX_LANGUAGES = 16
 
 @dataclass(frozen=True)
 class Visitor:
-    """Who is clicking, as far as the request tells and consent allows."""
+    """Who is clicking, as far as the request tells and consent allows.
+
+    The device, OS and browser are parsed from the user agent on first use: only a link whose
+    rules ask for them needs them at the redirect (the archiver fills them in the lake record).
+    """
 
     user_agent: str
-    device: str  # form factor: mobile | tablet | desktop
-    device_classes: frozenset[str]  # what `when.device` matches: e.g. {"ios", "mobile"}
-    os: str | None
-    browser: str | None
     country: str | None
     languages: tuple[str, ...]  # most preferred first; q=0 left out
     referrer_host: str | None
@@ -38,6 +38,34 @@ class Visitor:
     consent: str  # granted | denied | not_required
     visitor_id: str
     set_cookies: tuple[str, ...] = ()
+    hints: Mapping[str, str] = field(default_factory=dict, compare=False)  # CloudFront's
+
+    @cached_property
+    def agent(self) -> Agent:
+        return parse_agent(self.user_agent, self.hints)
+
+    @property
+    def parsed_agent(self) -> Agent | None:
+        """The agent if something has already asked for it, else None (nothing is parsed)."""
+        return self.__dict__.get("agent")
+
+    @property
+    def device(self) -> str:
+        """Form factor: mobile | tablet | desktop."""
+        return self.agent.form
+
+    @property
+    def device_classes(self) -> frozenset[str]:
+        """What ``when.device`` matches: e.g. {"ios", "mobile"}."""
+        return self.agent.classes
+
+    @property
+    def os(self) -> str | None:
+        return self.agent.os
+
+    @property
+    def browser(self) -> str | None:
+        return self.agent.browser
 
     @property
     def language(self) -> str | None:
@@ -51,17 +79,12 @@ def read_visitor(facts: RequestFacts, site: Mapping[str, Any] | None, *, salt: S
     ``salt`` is the day's salt for the hashed visitor id, or a callable returning it (called
     only when consent is denied).
     """
-    agent = parse_agent(facts.user_agent, facts.headers)
     bot = detect_bot(facts.user_agent, facts.method)
     country = parse_country(facts.headers.get("cloudfront-viewer-country"))
     consent = read_consent(facts, (site or {}).get("consent"), country)
     visitor_id, id_cookies = visitor_identity(facts, consent.state, salt=salt, domain=facts.host)
     return Visitor(
         user_agent=facts.user_agent,
-        device=agent.form,
-        device_classes=agent.classes,
-        os=agent.os,
-        browser=agent.browser,
         country=country,
         languages=parse_accept_language(facts.headers.get("accept-language", "")[:1024]),
         referrer_host=referrer_host(facts.headers.get("referer")),
@@ -70,6 +93,7 @@ def read_visitor(facts: RequestFacts, site: Mapping[str, Any] | None, *, salt: S
         consent=consent.state,
         visitor_id=visitor_id,
         set_cookies=(consent.set_cookies + id_cookies) if site is not None else (),
+        hints=device_hints(facts.headers),
     )
 
 

@@ -7,10 +7,19 @@ import json
 
 import pytest
 
-from chalicelib.clicks.event import build_click, click_envelope, ip_prefix, iso_millis
+from chalicelib.clicks.event import build_click, click_envelope, fill_agent, ip_prefix, iso_millis
 from chalicelib.lake.schema import CLICK_COLUMNS
 from chalicelib.redirect import decide
-from tests.redirect.factories import CHROME, CLICK_ID, NOW, facts, link, site, visitor
+from tests.redirect.factories import (
+    CHROME,
+    CLICK_ID,
+    NOW,
+    SAFARI_IPHONE,
+    facts,
+    link,
+    site,
+    visitor,
+)
 
 AUDIENCES = [
     {"id": "pricing-visitors", "send_to": ["tiktok", "meta"]},
@@ -33,7 +42,7 @@ FIELDS = [column.name for column in CLICK_COLUMNS]
 
 
 def test_a_click_record_has_every_v1_field():
-    click, _ = record(
+    click, request = record(
         request=facts(
             query="fbclid=IwAR2xYz_-AbC&utm_medium=social",
             cloudfront_viewer_country="US",
@@ -59,9 +68,9 @@ def test_a_click_record_has_every_v1_field():
         "is_bot": False,
         "bot_name": None,
         "country": "US",
-        "device": "desktop",
-        "os": "Windows",
-        "browser": "Chrome",
+        "device": None,  # no rule needed them: the archiver fills them in (below)
+        "os": None,
+        "browser": None,
         "language": "en-US",
         "referrer_host": "l.facebook.com",
         "utm_source": "newsletter",
@@ -76,6 +85,43 @@ def test_a_click_record_has_every_v1_field():
         "platforms": ["meta", "tiktok"],
     }
     json.dumps(click)  # plain JSON values only
+    fill_agent(click, click_envelope(click, request))
+    assert (click["device"], click["os"], click["browser"]) == ("desktop", "Windows", "Chrome")
+    assert list(click) == FIELDS
+
+
+def test_a_link_whose_rules_asked_for_the_device_records_it_and_the_archiver_keeps_it():
+    doc = link(rules=[{"when": {"os": ["iOS"]}, "url": "https://apps.apple.com/app/id1"}])
+    click, request = record(doc, request=facts(ua=SAFARI_IPHONE))
+    assert (click["rule"], click["device"], click["os"]) == ("rule:0", "mobile", "iOS")
+    envelope = click_envelope(click, request)
+    envelope["user_agent"] = CHROME  # would say desktop: not parsed again
+    fill_agent(click, envelope)
+    assert (click["device"], click["os"], click["browser"]) == ("mobile", "iOS", "Mobile Safari")
+
+
+def test_cloudfront_device_headers_travel_in_the_envelope_and_decide_the_device():
+    click, request = record(request=facts(ua=SAFARI_IPHONE, cloudfront_is_tablet_viewer="true"))
+    envelope = click_envelope(click, request)
+    assert envelope["device_hints"] == {"cloudfront-is-tablet-viewer": "true"}
+    fill_agent(click, envelope)
+    assert (click["device"], click["os"]) == ("tablet", "iOS")
+    assert "device_hints" not in click_envelope(*record())
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {},
+        {"user_agent": None},
+        {"user_agent": 42, "device_hints": "tablet"},
+        {"user_agent": "", "device_hints": {"cloudfront-is-tablet-viewer": 1, "x-other": "true"}},
+    ],
+)
+def test_a_malformed_envelope_gives_an_unknown_desktop_instead_of_failing(envelope):
+    click = {"device": None, "os": None, "browser": None}
+    fill_agent(click, envelope)
+    assert click == {"device": "desktop", "os": None, "browser": None}
 
 
 def test_linkedin_is_queued_only_with_li_fat_id():

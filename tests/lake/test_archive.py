@@ -349,3 +349,36 @@ def test_impossible_times_are_errors(ts):
     assert [json.loads(o.body)["reason"] for o in plan.errors] == [
         f'ts is not a valid time: "{ts}"'
     ]
+
+
+def test_device_os_and_browser_left_empty_by_the_redirect_are_filled_in_from_the_envelope(
+    s3, dynamodb
+):
+    rng = random.Random(11)
+    when = NOW - dt.timedelta(minutes=5)
+    empty = {"device": None, "os": None, "browser": None}
+    iphone = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+    )
+    tablet = click_envelope(click(when, rng=rng, **empty), user_agent=iphone)
+    tablet["device_hints"] = {"cloudfront-is-tablet-viewer": "true"}
+    payloads = [
+        click_envelope(click(when, rng=rng, **empty)),  # UA: Chrome on a Mac
+        click_envelope(click(when, rng=rng, **empty), user_agent=iphone),
+        tablet,
+        click_envelope(click(when, rng=rng), user_agent=iphone),  # set by the redirect: kept
+        {"kind": "click", "click": click(when, rng=rng, **empty)},  # no user agent at all
+    ]
+    assert run(kinesis_event(payloads), s3, dynamodb) == {"batchItemFailures": []}
+    (body,) = objects(s3).values()
+    assert [(r["device"], r["os"], r["browser"]) for r in lines(body)] == [
+        ("desktop", "Mac OS X", "Chrome"),
+        ("mobile", "iOS", "Mobile Safari"),
+        ("tablet", "iOS", "Mobile Safari"),
+        ("desktop", "macos", "chrome"),
+        ("desktop", None, None),
+    ]
+    for record in lines(body):
+        assert list(record) == [c.name for c in CLICK_COLUMNS]
+        assert "device_hints" not in record

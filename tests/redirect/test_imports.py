@@ -1,4 +1,5 @@
-"""The redirect core stays light: no boto3, botocore or pydantic on its import path."""
+"""The redirect core stays light: no boto3, botocore or pydantic on its import path, and the
+user-agent parser only for links whose rules need it."""
 
 from __future__ import annotations
 
@@ -14,20 +15,36 @@ PROGRAM = """
 import json, sys
 from datetime import datetime, timezone
 import chalicelib.redirect as redirect
-from chalicelib.redirect import agent, bots, consent, cookies, decision, destination
+from chalicelib.redirect import bots, consent, cookies, decision, destination
 from chalicelib.redirect import identity, pages, request, rules, visitor
 import chalicelib.clicks
-from chalicelib.clicks import event, ids
-lazy = sorted(m for m in ("ua_parser", "crawleruseragents") if m in sys.modules)
+from chalicelib.clicks import agent, event, ids
+from tests.redirect.factories import link, CHROME, CLICK_ID
+
+def loaded(*names):
+    return sorted(m for m in names if m in sys.modules)
+
+report = {"at_import": loaded("ua_parser", "crawleruseragents", "ahocorasick")}
 redirect.warm_up()
+report["after_warm_up"] = loaded("ua_parser", "crawleruseragents", "ahocorasick")
+now = datetime.now(timezone.utc)
 facts = redirect.RequestFacts.from_request(
-    method="GET", host="go.example", path="/x", headers={"User-Agent": "Mozilla/5.0"}
+    method="GET", host="go.example", path="/spring-sale", headers={"User-Agent": CHROME}
 )
-site = {"name": "go.example", "consent": {}}
-seen = redirect.read_visitor(facts, site, salt=b"s")
-redirect.decide(None, site, facts, seen, datetime.now(timezone.utc))
-heavy = sorted(m for m in ("boto3", "botocore", "pydantic", "chalice") if m in sys.modules)
-print(json.dumps({"heavy": heavy, "lazy": lazy}))
+plain = link()
+seen = redirect.read_visitor(facts, plain["site"], salt=b"s")
+chosen = redirect.decide(plain, plain["site"], facts, seen, now, click_id=CLICK_ID)
+click = event.build_click(chosen, facts, seen, plain, click_id=CLICK_ID, now=now)
+report["plain_link"] = loaded("ua_parser")
+report["plain_click"] = [click["device"], click["os"], click["browser"]]
+ruled = link(rules=[{"when": {"device": ["ios"]}, "url": "https://apps.apple.com/app/id1"}])
+seen = redirect.read_visitor(facts, ruled["site"], salt=b"s")
+chosen = redirect.decide(ruled, ruled["site"], facts, seen, now, click_id=CLICK_ID)
+click = event.build_click(chosen, facts, seen, ruled, click_id=CLICK_ID, now=now)
+report["device_rule"] = loaded("ua_parser")
+report["ruled_click"] = [click["device"], click["os"], click["browser"]]
+report["heavy"] = loaded("boto3", "botocore", "pydantic", "chalice")
+print(json.dumps(report))
 """
 
 
@@ -44,5 +61,17 @@ def test_importing_and_running_the_redirect_core_loads_no_aws_sdk_or_pydantic():
     assert loaded_modules()["heavy"] == []
 
 
-def test_the_user_agent_parser_and_bot_list_load_only_when_first_needed():
-    assert loaded_modules()["lazy"] == []
+def test_the_bot_list_loads_at_warm_up_and_not_at_import():
+    assert loaded_modules()["at_import"] == []
+    assert loaded_modules()["after_warm_up"] == ["ahocorasick", "crawleruseragents"]
+
+
+def test_a_link_without_device_os_or_browser_rules_never_loads_the_user_agent_parser():
+    assert loaded_modules()["plain_link"] == []
+    # left for the archiver to fill in from the envelope
+    assert loaded_modules()["plain_click"] == [None, None, None]
+
+
+def test_a_link_with_a_device_rule_parses_the_user_agent_and_records_what_it_found():
+    assert loaded_modules()["device_rule"] == ["ua_parser"]
+    assert loaded_modules()["ruled_click"] == ["desktop", "Windows", "Chrome"]

@@ -1,10 +1,11 @@
 """The visitor's device, OS and browser, from the User-Agent (and CloudFront's device headers).
 
-ua-parser is imported and its regexes loaded on first use (or by ``warm_up``), not at import:
-that keeps ``import chalicelib.redirect`` cheap on a cold start. Its user-agent and OS regex sets
-are built then; its device set (633 patterns, the most costly to build: about 80 ms and 10 MB)
-only for a user agent whose OS it cannot tell, since for the others the OS and the agent's own
-tokens ("iPad", "Mobile", "Tablet") decide the form factor.
+Two callers: the archiver, which fills the click record's ``device``, ``os`` and ``browser`` from
+the stream envelope; and the redirect, only for a link whose rules ask for them. So a redirect
+Lambda whose links have no such rule never loads ua-parser: building its user-agent and OS regex
+sets costs about 50 ms of a cold start. Its device set (633 patterns, the most costly to build:
+about 80 ms and 10 MB) is built only for a user agent whose OS it cannot tell, since for the
+others the OS and the agent's own tokens ("iPad", "Mobile", "Tablet") decide the form factor.
 """
 
 from __future__ import annotations
@@ -24,6 +25,19 @@ _MOBILE_OS = frozenset(
     {"windows phone", "blackberry os", "kaios", "firefox os", "symbian os", "tizen", "sailfish"}
 )
 _PHONE_FAMILIES = frozenset({"iphone", "ipod", "generic smartphone", "generic feature phone"})
+
+
+# CloudFront's device headers (lower case): they take precedence over the user agent.
+HINT_HEADERS = tuple(
+    f"cloudfront-is-{name}-viewer"
+    for name in ("tablet", "mobile", "smarttv", "desktop", "ios", "android")
+)
+
+
+def device_hints(headers: Mapping[str, str]) -> dict[str, str]:
+    """The CloudFront device headers among ``headers`` (lower-case names), as ``parse_agent``
+    takes them: what the stream envelope carries for the archiver."""
+    return {name: headers[name] for name in HINT_HEADERS if name in headers}
 
 
 @dataclass(frozen=True)
@@ -50,10 +64,7 @@ def parse_agent(user_agent: str, headers: Mapping[str, str] | None = None) -> Ag
     if not headers:
         return agent
     form, platform = agent.form, agent.platform
-    flags = {
-        name: headers.get(f"cloudfront-is-{name}-viewer")
-        for name in ("tablet", "mobile", "smarttv", "desktop", "ios", "android")
-    }
+    flags = {header.split("-")[2]: headers.get(header) for header in HINT_HEADERS}
     is_true = {name: (value or "").strip().lower() == "true" for name, value in flags.items()}
     if any(flags[name] is not None for name in ("tablet", "mobile", "smarttv", "desktop")):
         if is_true["tablet"]:
@@ -146,11 +157,3 @@ def _parse_ua(user_agent: str) -> Agent:
 def _family(part: object) -> str | None:
     family = getattr(part, "family", None)
     return family if family and family != "Other" else None
-
-
-def warm_up() -> None:
-    """Load ua-parser's regexes now (call from the Lambda's init phase, where CPU is free)."""
-    _parse_ua(
-        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-        "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
-    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.redirect.agent import parse_agent
+from chalicelib.clicks.agent import parse_agent
 from tests.redirect.factories import (
     CHROME,
     CHROME_ANDROID,
@@ -91,7 +91,7 @@ def test_devices_beyond_the_common_ones(ua, classes):
 
 
 def test_the_device_patterns_are_built_only_for_an_agent_whose_os_is_unknown():
-    from chalicelib.redirect import agent
+    from chalicelib.clicks import agent
 
     agent._parse_ua.cache_clear()
     agent._device_resolver.cache_clear()
