@@ -106,7 +106,7 @@ class _Matcher:
     10 ms; the whole list as regex alternations took 50 ms to compile and 0.3 ms a user agent."""
 
     extra: Any  # ahocorasick.Automaton over lower case: text -> (order, text, name)
-    literals: Any  # ahocorasick.Automaton: text -> (list order, text, name)
+    literals: Any  # ahocorasick.Automaton: text -> (list order, text, pattern)
     # The regex entries, (list order, pattern); those anchored at the start in an alternation of
     # their own, tried at position 0 only (a third of the entries, a third of the time).
     members: tuple[tuple[int, str], ...]
@@ -115,8 +115,8 @@ class _Matcher:
 
     def listed(self, user_agent: str) -> str | None:
         found = [
-            (end - len(text) + 1, order, name)
-            for end, (order, text, name) in self.literals.iter(user_agent)
+            (end - len(text) + 1, order, pattern)
+            for end, (order, text, pattern) in self.literals.iter(user_agent)
         ]
         if (self.anchored is not None and self.anchored.match(user_agent)) or (
             self.floating is not None and self.floating.search(user_agent)
@@ -124,8 +124,8 @@ class _Matcher:
             for order, pattern in self.members:
                 match = _single(pattern).search(user_agent)
                 if match:
-                    found.append((match.start(), order, name_from_pattern(pattern)))
-        return min(found)[2] if found else None
+                    found.append((match.start(), order, pattern))
+        return name_from_pattern(min(found)[2]) if found else None
 
 
 def _leftmost(matches: Iterable[tuple[int, tuple[int, str, str]]]) -> str | None:
@@ -153,7 +153,7 @@ def _matcher() -> _Matcher:
         if text is None:
             members.append((order, pattern))
         elif text not in literals:  # the same text twice: the earlier entry names it
-            literals.add_word(text, (order, text, name_from_pattern(pattern)))
+            literals.add_word(text, (order, text, pattern))  # named when it matches
     extra.make_automaton()
     literals.make_automaton()
     anchored = [p for _, p in members if p.startswith("^") and "|" not in p]

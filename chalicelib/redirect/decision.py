@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.redirect import interstitial, pages
+from chalicelib.redirect import pages
 from chalicelib.redirect.destination import Destination, brought_utm, build_destination
 from chalicelib.redirect.request import RequestFacts
 from chalicelib.redirect.rules import first_matching_rule, parse_instant, split_arm
@@ -204,6 +204,8 @@ def _pixel_page(
 ) -> Decision:
     """The interstitial for people whose pixels may fire; the plain redirect for everyone else
     (bots, HEAD, consent denied, no pixel configured)."""
+    from chalicelib.redirect import interstitial  # pixel-mode links only: off the cold start
+
     if not interstitial.shows_pixels(
         pixels,
         method=facts.method,
