@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 
 import pytest
 import yaml
@@ -104,3 +105,54 @@ def test_a_requirement_without_a_lambda_wheel_is_refused(tmp_path):
         zf.writestr("duckdb-1.2.2.dist-info/METADATA", "")  # another version is not the pin
         zf.writestr("app.py", "")
     assert missing_requirements(bundle, requirements) == ["duckdb==2.0.0"]
+
+
+def test_the_bundle_carries_unchecked_bytecode_for_its_modules_and_no_stale_bytecode(packaged):
+    out, _, stdout = packaged
+    tag = sys.implementation.cache_tag
+    with zipfile.ZipFile(out / "deployment.zip") as zf:
+        names = set(zf.namelist())
+        pycs = {n for n in names if n.endswith(".pyc")}
+        headers = {n: zf.read(n)[:8] for n in pycs}
+    sources = {n for n in names if n.endswith(".py")}
+    for module in ("app.py", "chalicelib/redirect/bots.py", "ua_parser/__init__.py"):
+        assert module in sources
+        folder, _, name = module.rpartition("/")
+        assert f"{folder}/__pycache__/{name[:-3]}.{tag}.pyc".lstrip("/") in pycs, module
+    # every .pyc belongs to a .py of the bundle (none copied from a working tree, none orphaned)
+    for pyc in pycs:
+        folder, _, name = f"/{pyc}".rpartition("/__pycache__/")
+        assert f"{folder}/{name.split('.')[0]}.py".lstrip("/") in sources, pyc
+    # PEP 552 flags: hash-based (bit 0), not checked against the source (bit 1 clear)
+    assert {header[4:8] for header in headers.values()} == {b"\x01\x00\x00\x00"}
+    assert f"bytecode for {len(pycs)} modules" in stdout
+
+
+def test_the_redirect_imports_its_bytecode_from_a_read_only_bundle(packaged, tmp_path):
+    out, _, _ = packaged
+    with zipfile.ZipFile(out / "deployment.zip") as zf:
+        zf.extractall(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-v", "-c", "import app"],
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(tmp_path),
+            "PYTHONDONTWRITEBYTECODE": "1",  # /var/task is read-only
+            "REBOUND_STAGE": STAGE,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_LAMBDA_FUNCTION_NAME": f"rebound-{STAGE}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    ours = [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith("# code object from") and str(tmp_path) in line
+    ]
+    assert ours, result.stderr[-2000:]
+    compiled_from_source = [line for line in ours if line.endswith(".py")]
+    assert compiled_from_source == []
