@@ -14,10 +14,25 @@ from chalicelib.clicks import new_click_id
 
 FIRST_SEQ = 49590338271490256608559692538361571095921575989136588800
 BOT_SHARE = 0.2  # link previews, scanners, monitors
-UA = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Mobile/21E236 [FBAN/FBIOS;FBAV/455.0.0.38.111;FBBV/612345678]"
+BOT_UA = "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"
+# Visitors' user agents: in-app and mobile browsers whose build numbers vary, so most clicks of
+# a batch bring a user agent the archiver has not parsed yet (its parser caches 4,096).
+UA_TEMPLATES = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_{a} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Mobile/21E{b} [FBAN/FBIOS;FBAV/{c}.0.0.38.111;FBBV/6123{b}]",
+    "Mozilla/5.0 (Linux; Android 14; SM-S91{a}B Build/UP1A.231005.007; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/131.0.{b}.{c} Mobile Safari/537.36 Instagram "
+    "355.0.0.{a}.{c} Android",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.{b}.{c} Safari/537.36",
+    "Mozilla/5.0 (iPad; CPU OS 17_{a} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.{a} Mobile/15E{b} Safari/604.1",
 )
+
+
+def user_agent(rng: random.Random) -> str:
+    template = rng.choice(UA_TEMPLATES)
+    return template.format(a=rng.randrange(8), b=rng.randrange(100, 999), c=rng.randrange(400, 460))
 
 
 def envelopes(n: int, *, seed: int = 7, host: str = "go.localhost") -> list[dict[str, Any]]:
@@ -30,6 +45,7 @@ def envelopes(n: int, *, seed: int = 7, host: str = "go.localhost") -> list[dict
         when = now + timedelta(seconds=i * 3599 / max(1, n))
         is_bot = rng.random() < BOT_SHARE
         click_id = new_click_id(when)
+        agent = BOT_UA if is_bot else user_agent(rng)
         click = {
             "schema": 1,
             "click_id": click_id,
@@ -45,9 +61,9 @@ def envelopes(n: int, *, seed: int = 7, host: str = "go.localhost") -> list[dict
             "is_bot": is_bot,
             "bot_name": "facebookexternalhit" if is_bot else None,
             "country": rng.choice(["US", "GB", "DE", "FR", "CA"]),
-            "device": rng.choice(["ios", "android", "desktop"]),
-            "os": "iOS",
-            "browser": "Facebook",
+            "device": None,  # as the redirect leaves them: the archiver parses the user agent
+            "os": None,
+            "browser": None,
             "language": "en",
             "referrer_host": "l.facebook.com",
             "utm_source": "newsletter",
@@ -58,10 +74,10 @@ def envelopes(n: int, *, seed: int = 7, host: str = "go.localhost") -> list[dict
             "click_ids": {"fbclid": f"IwAR{rng.getrandbits(64):016x}"},
             "consent": "not_required",
             "ip_prefix": "203.0.113.0/24",
-            "ua_hash": hashlib.sha256(UA.encode()).hexdigest()[:32],
+            "ua_hash": hashlib.sha256(agent.encode()).hexdigest(),
             "platforms": [] if is_bot else ["meta", "tiktok"],
         }
-        out.append({"kind": "click", "click": click, "ip": "203.0.113.7", "user_agent": UA})
+        out.append({"kind": "click", "click": click, "ip": "203.0.113.7", "user_agent": agent})
     return out
 
 
