@@ -34,6 +34,16 @@ PROJECT = Path(__file__).resolve().parent.parent
 STAGE = "dev"
 
 SUBJECT = "import app; app.edge()"
+# A link whose rules ask for device, os or browser: its first click parses a user agent, which
+# loads ua-parser and builds its regex sets (the redirect does not, for other links).
+FIRST_PARSE = (
+    "import time, app; app.edge(); from chalicelib.clicks.agent import parse_agent; "
+    "t = time.perf_counter(); parse_agent({ua!r}); print((time.perf_counter() - t) * 1e6)"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
 BASELINE = "import boto3, chalice.app"
 EMPTY = "pass"
 # Lambda puts the function's credentials in its environment; dummies here, and nothing calls AWS
@@ -100,15 +110,33 @@ def importtime(code: str, env: dict[str, str]) -> ImportReport:
     return parse_importtime(proc.stderr)
 
 
+def first_parse_us(env: dict[str, str]) -> float:
+    """Microseconds the first user-agent parse takes in a fresh redirect process."""
+    proc = subprocess.run(
+        [sys.executable, "-c", FIRST_PARSE.format(ua=IPHONE)],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"first parse failed:\n{proc.stderr[-2000:]}")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
 def run(*, runs: int) -> Result:
     started = time.perf_counter()
     result = Result(NAME, TITLE, params={"runs": runs, "stage": STAGE})
     env = lambda_env(**DUMMY_KEYS)
     samples: dict[str, list[ImportReport]] = {"subject": [], "baseline": [], "empty": []}
     order = [("subject", SUBJECT), ("baseline", BASELINE), ("empty", EMPTY)]
+    parses = []
     for i in range(runs):
         for key, code in order if i % 2 == 0 else reversed(order):
             samples[key].append(importtime(code, env))
+        parses.append(first_parse_us(env))
 
     subject = samples["subject"]
     empty = median([r.total_us for r in samples["empty"]])
@@ -156,6 +184,13 @@ def run(*, runs: int) -> Result:
             deferred * ms,
             "ms",
             note="imported by app.edge(), not by `import app`",
+        ),
+        Figure(
+            "first click on a link with device/os/browser rules: ua-parser",
+            median(parses) * ms,
+            "ms",
+            note="loading ua-parser and building its regex sets, once per container; links "
+            "without such rules never pay it (the archiver parses for the lake)",
         ),
     ]
     result.notes.append(
