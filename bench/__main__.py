@@ -1,7 +1,8 @@
 """``python -m bench [--quick] [--only NAME ...] [--out FILE] [--strict]``
 
 Runs the benchmarks, prints a table (figure, baseline, ratio, budget) and writes
-bench/results.json. Exit status: 0; 1 when a benchmark could not run (or, with ``--strict``, a
+bench/results.json (a full run of all of them: the reference kept in git) or
+build/bench-partial.json (``--only`` or ``--quick``), unless ``--out`` says where. Exit status: 0; 1 when a benchmark could not run (or, with ``--strict``, a
 budget failed); 2 on a usage error.
 """
 
@@ -29,6 +30,7 @@ from bench.figures import Figure, Result
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
+PARTIAL_OUT = PROJECT / "build" / "bench-partial.json"  # a run of some: not the reference
 PACKAGES = ("boto3", "botocore", "chalice", "moto", "ua-parser", "ua-parser-rs")
 
 
@@ -44,9 +46,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help=f"run only this benchmark (repeatable): {', '.join(names)}",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results file (JSON)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="results file (JSON); default bench/results.json, the reference run kept in git, for "
+        "a full run of all of them, else build/bench-partial.json",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a budget fails")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = PARTIAL_OUT if args.only or args.quick else DEFAULT_OUT
 
     console = Console(highlight=False)
     if not console.is_terminal:  # piped or in CI: wide enough for one line a figure

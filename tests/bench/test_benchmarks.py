@@ -149,3 +149,22 @@ def test_the_rollup_benchmark_caps_duckdb_as_the_deployed_function_does():
     deployed = template["Resources"]["Rollup"]["Properties"]["MemorySize"]
     assert deployed == rollup.LAMBDA_MEMORY_MB
     assert memory_limit({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(deployed)}) == rollup.LAMBDA_LIMIT
+
+
+def test_a_partial_or_quick_run_never_overwrites_the_reference_results(tmp_path, monkeypatch):
+    def run(*, n: int) -> Result:
+        return Result("fake", "A fake benchmark", [Figure("thing", 1.0, "ms")], seconds=0.01)
+
+    fake = SimpleNamespace(
+        NAME="fake", TITLE="A fake benchmark", PARAMS={"full": {"n": 1}, "quick": {"n": 1}}, run=run
+    )
+    monkeypatch.setattr(cli, "benchmarks", lambda: [fake])
+    reference, partial = tmp_path / "results.json", tmp_path / "build" / "bench-partial.json"
+    monkeypatch.setattr(cli, "DEFAULT_OUT", reference)
+    monkeypatch.setattr(cli, "PARTIAL_OUT", partial)
+    for argv in (["--only", "fake"], ["--quick"]):
+        assert cli.main(argv) == 0
+        assert partial.exists() and not reference.exists()
+        partial.unlink()
+    assert cli.main([]) == 0
+    assert reference.exists() and not partial.exists()
