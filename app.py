@@ -26,7 +26,7 @@ def edge():
         state_table=NAMES.state_table,
         stream=NAMES.clicks_stream,
         fallback_queue=NAMES.clicks_fallback_queue,
-        cache_ttl=float(os.environ.get("REBOUND_LINK_CACHE_TTL", "30")),
+        cache_ttl=resources.link_cache_ttl(),
     )
 
 
@@ -110,6 +110,7 @@ def conversion_intake():
         click_index_table=NAMES.click_index_table,
         stream=NAMES.clicks_stream,
         fallback_queue=NAMES.clicks_fallback_queue,
+        cache_ttl=resources.link_cache_ttl(),
     )
 
 

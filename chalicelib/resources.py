@@ -61,6 +61,12 @@ def region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
+def link_cache_ttl() -> float:
+    """Seconds a container keeps a link or domain it read (REBOUND_LINK_CACHE_TTL, default 30):
+    how long an `apply` takes to reach every warm redirect and postback."""
+    return float(os.environ.get("REBOUND_LINK_CACHE_TTL", "30"))
+
+
 _CLIENT_LOCK = threading.Lock()  # a boto3 Session is not thread-safe; its clients are
 
 

@@ -6,11 +6,10 @@ checking a merchant's own signing code: the same body and timestamp give the sam
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from chalicelib.conversions.signature import HEADER, sign, verify
-from chalicelib.links.record import domain_key
+from chalicelib.links.record import domain_key, get_doc
 from chalicelib.redirect.request import normalize_host
 from chalicelib.resources import error_code
 from chalicelib.secrets import SecretError
@@ -42,13 +41,13 @@ def domain_secret(
     dynamodb = dynamodb if dynamodb is not None else client("dynamodb")
     table = links_table or Names.from_env().links_table
     try:
-        item = dynamodb.get_item(TableName=table, Key={"pk": {"S": domain_key(host)}}).get("Item")
+        doc = get_doc(dynamodb, table, domain_key(host))
     except Exception as exc:
         code = error_code(exc)
         raise SignError(f"cannot read {table}: {code}") from None
-    if not item:
+    if doc is None:
         raise SignError(f"no domain {host} in {table}: is it in your links file, and applied?")
-    ref = (json.loads(item["doc"]["S"]).get("spec") or {}).get("conversion_secret")
+    ref = (doc.get("spec") or {}).get("conversion_secret")
     if not ref:
         raise SignError(f"domain {host} has no conversion_secret: add one to its entry")
     try:

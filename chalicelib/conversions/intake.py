@@ -26,7 +26,7 @@ from chalicelib.conversions.postback import FieldError, Invalid, Postback, parse
 from chalicelib.conversions.record import attributable, build_conversion, click_from_index
 from chalicelib.conversions.signature import HEADER, SignatureError, verify
 from chalicelib.links.cache import LinkCache, StoreUnavailable
-from chalicelib.links.record import domain_key
+from chalicelib.links.record import domain_key, get_doc
 from chalicelib.redirect.request import normalize_headers, normalize_host
 from chalicelib.resources import error_code
 from chalicelib.secrets import SecretError
@@ -182,10 +182,7 @@ class Intake:
             raise Unavailable(f"links table unavailable for {host}") from exc
 
     def _get_doc(self, pk: str) -> dict[str, Any] | None:
-        item = self.ddb.get_item(
-            TableName=self.links_table, Key={"pk": {"S": pk}}, ProjectionExpression="doc"
-        ).get("Item")
-        return json.loads(item["doc"]["S"]) if item else None
+        return get_doc(self.ddb, self.links_table, pk)
 
     def _secret(self, host: str) -> str | None:
         ref = ((self._domain(host) or {}).get("spec") or {}).get("conversion_secret")

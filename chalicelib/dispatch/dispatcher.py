@@ -24,7 +24,7 @@ from chalicelib.dispatch.events import Wanted, wanted_events
 from chalicelib.dispatch.ledger import DEAD, DRY_RUN, REJECTED, SENT, SKIPPED, Ledger
 from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder, OutcomeLog, outcome_row
 from chalicelib.links.cache import LinkCache
-from chalicelib.links.record import domain_key, platform_key
+from chalicelib.links.record import domain_key, get_doc, platform_key
 from chalicelib.platforms.event import PlatformEvent
 from chalicelib.platforms.http import Outcome, send_with_retries
 from chalicelib.platforms.registry import adapter
@@ -42,8 +42,7 @@ class ConfigView:
         self.cache = LinkCache(ttl)
 
     def _get(self, pk: str) -> dict | None:
-        item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": pk}}).get("Item")
-        return json.loads(item["doc"]["S"]) if item else None
+        return get_doc(self.ddb, self.table, pk)
 
     def platform(self, name: str) -> dict | None:
         doc = self.cache.get(platform_key(name), self._get)

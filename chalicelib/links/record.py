@@ -138,6 +138,15 @@ def from_item(item: dict[str, Any]) -> tuple[str, str, dict[str, Any], int]:
     )
 
 
+def get_doc(dynamodb: Any, table: str, pk: str) -> dict[str, Any] | None:
+    """The ``doc`` of one item, decoded, or None when there is no such item: one GetItem (a
+    low-level client; its errors propagate)."""
+    item = dynamodb.get_item(
+        TableName=table, Key={"pk": {"S": pk}}, ProjectionExpression="doc"
+    ).get("Item")
+    return json.loads(item["doc"]["S"]) if item else None
+
+
 def dump_doc(doc: dict[str, Any]) -> str:
     # Sorted keys: the same doc always serialises to the same string, so diffs are exact.
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -7,7 +7,6 @@ with nothing cached, the domain's fallback (or a small page).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from chalicelib.clicks.salt import DailySalt
 from chalicelib.clicks.stream import ClickPublisher
 from chalicelib.links.cache import LinkCache, StoreUnavailable
 from chalicelib.links.counter import ClickCounter
-from chalicelib.links.record import EEA_UK, domain_key, link_key
+from chalicelib.links.record import EEA_UK, domain_key, get_doc, link_key
 from chalicelib.redirect.decision import decide
 from chalicelib.redirect.request import RequestFacts
 from chalicelib.redirect.visitor import read_visitor
@@ -108,10 +107,7 @@ class Edge:
         return None, (domain or {}).get("site")
 
     def _get(self, pk: str) -> dict | None:
-        item = self.ddb.get_item(
-            TableName=self.links_table, Key={"pk": {"S": pk}}, ProjectionExpression="doc"
-        ).get("Item")
-        return json.loads(item["doc"]["S"]) if item else None
+        return get_doc(self.ddb, self.links_table, pk)
 
 
 def degraded_site(host: str) -> dict[str, Any]:
