@@ -535,12 +535,9 @@ def stats_store() -> Any:
 
 
 def live_catalog() -> Catalog:
-    from chalicelib.links.store import ConfigStore
     from chalicelib.resources import Names, client
 
-    return Catalog.from_live(
-        ConfigStore(client("dynamodb"), Names.from_env().links_table).read_all()
-    )
+    return Catalog.from_table(client("dynamodb"), Names.from_env().links_table)
 
 
 def run_rollup(
@@ -553,8 +550,7 @@ def run_rollup(
 ) -> Any:
     """`rebound rollup`: the given hours (``--hour``), the hours of ``--since``, else what the
     schedule would do; returns the ``RunReport``."""
-    from chalicelib.resources import Names, client
-    from chalicelib.rollup.lake import S3Lake
+    from chalicelib.resources import Names
     from chalicelib.rollup.run import Rollup
 
     now = now or utc_now()
@@ -565,11 +561,7 @@ def run_rollup(
             hours = [h for d in window.periods for h in hours_of_day(d) if h <= current]
         else:
             hours = list(window.periods)
-    rollup = Rollup(
-        S3Lake(client("s3"), Names.from_env().lake_bucket_name()),
-        stats_store(),
-        live_catalog,
-    )
+    rollup = Rollup.for_names(Names.from_env())
     try:
         return rollup.run(
             now=now, hours=list(hours) if hours else None, force=force, progress=progress

@@ -51,6 +51,13 @@ class Catalog:
         return cls(tuple(audiences), links)
 
     @classmethod
+    def from_table(cls, dynamodb: Any, links_table: str) -> Catalog:
+        """Read from the links table (one Scan through ``ConfigStore``)."""
+        from chalicelib.links.store import ConfigStore
+
+        return cls.from_live(ConfigStore(dynamodb, links_table).read_all())
+
+    @classmethod
     def of(cls, audiences: Iterable[dict[str, Any]] = (), links: Iterable[dict[str, Any]] = ()):
         """From specs as in links.yaml (tests, benchmarks)."""
         return cls(tuple(audiences), {link_id(x["domain"], x["slug"]): dict(x) for x in links})

@@ -113,6 +113,22 @@ class Rollup:
         self.memory_limit = memory_limit
         self.threads = threads
 
+    @classmethod
+    def for_names(cls, names: Any, **options: Any) -> Rollup:
+        """The deployed wiring for ``resources.Names``: the lake bucket, the stats table, and the
+        audiences from the links table (read when first needed)."""
+        from chalicelib.resources import client
+        from chalicelib.rollup.lake import S3Lake
+        from chalicelib.rollup.store import StatsStore
+
+        dynamodb = client("dynamodb")
+        return cls(
+            S3Lake(client("s3"), names.lake_bucket_name()),
+            StatsStore(dynamodb, names.stats_table),
+            lambda: Catalog.from_table(dynamodb, names.links_table),
+            **options,
+        )
+
     def catalog(self) -> Catalog:
         if callable(self._catalog):
             self._catalog = self._catalog()
@@ -308,22 +324,11 @@ SAFETY_SECONDS = 60  # time left for the day rows and the last writes when the L
 
 def scheduled(names: Any, context: Any = None, now: datetime | None = None) -> dict[str, Any]:
     """What the scheduled Lambda does: roll up the recent hours; returns a summary for the log."""
-    from chalicelib.links.store import ConfigStore
-    from chalicelib.resources import client
-    from chalicelib.rollup.lake import S3Lake
-    from chalicelib.rollup.store import StatsStore
-
     deadline = None
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining):
         deadline = time.monotonic() + remaining() / 1000 - SAFETY_SECONDS
-    dynamodb = client("dynamodb")
-    rollup = Rollup(
-        S3Lake(client("s3"), names.lake_bucket_name()),
-        StatsStore(dynamodb, names.stats_table),
-        lambda: Catalog.from_live(ConfigStore(dynamodb, names.links_table).read_all()),
-        memory_limit=memory_limit(),
-    )
+    rollup = Rollup.for_names(names, memory_limit=memory_limit())
     summary = rollup.run(now=now, deadline=deadline).summary()
     # Lambda's root logger passes warnings and up only: one INFO line per run, by choice.
     if log.getEffectiveLevel() > logging.INFO:
