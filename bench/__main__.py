@@ -31,7 +31,17 @@ from bench.figures import Figure, Result
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 PARTIAL_OUT = PROJECT / "build" / "bench-partial.json"  # a run of some: not the reference
-PACKAGES = ("boto3", "botocore", "chalice", "moto", "ua-parser", "ua-parser-rs")
+PACKAGES = (
+    "boto3",
+    "botocore",
+    "chalice",
+    "moto",
+    "ua-parser",
+    "ua-parser-rs",
+    "crawler-user-agents",
+    "pyahocorasick",
+    "duckdb",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
