@@ -19,6 +19,7 @@ MODULES = (
     "memory",
     "archiver",
     "dispatcher",
+    "conversions",
     "rollup",
     "local_stack",
 )

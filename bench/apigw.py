@@ -17,6 +17,8 @@ def rest_event(
     resource: str = "/{slug}",
     source_ip: str = "203.0.113.7",
     country: str = "US",
+    body: str | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A proxy event for ``path`` (e.g. ``/spring-sale``) routed to ``resource``."""
     headers = {
@@ -37,6 +39,7 @@ def rest_event(
         "X-Forwarded-For": f"{source_ip}, 130.176.1.1",
         "X-Forwarded-Port": "443",
         "X-Forwarded-Proto": "https",
+        **(extra_headers or {}),
     }
     pairs = parse_qsl(query, keep_blank_values=True)
     multi: dict[str, list[str]] = {}
@@ -83,7 +86,7 @@ def rest_event(
             "domainName": host,
             "apiId": "abcdef1234",
         },
-        "body": None,
+        "body": body,
         "isBase64Encoded": False,
     }
 

@@ -118,22 +118,30 @@ def environment(values: dict[str, str], drop: tuple[str, ...] = DROP_ENV) -> Ite
         os.environ.update(saved)
 
 
-def apply_links(links: list[dict[str, Any]] = LINKS) -> int:
+def apply_links(links: list[dict[str, Any]] = LINKS, domain: dict[str, Any] | None = None) -> int:
     """Write the bench's domain, platforms, audience and links the way `rebound apply` does."""
     from chalicelib.links.plan import Specs, make_plan
     from chalicelib.links.store import ConfigStore
     from chalicelib.resources import Names, client
 
     store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
-    specs = Specs(domains=[DOMAIN], platforms=PLATFORMS, audiences=AUDIENCES, links=links)
+    specs = Specs(
+        domains=[{**DOMAIN, **(domain or {})}],
+        platforms=PLATFORMS,
+        audiences=AUDIENCES,
+        links=links,
+    )
     plan = make_plan(specs, store.read_all())
     store.write(plan.writes())
     return len(plan.changes)
 
 
 @contextmanager
-def moto_stack(links: list[dict[str, Any]] = LINKS) -> Iterator[Stack]:
-    """A fresh emulated account with Rebound's stack and the bench's links, moto in-process."""
+def moto_stack(
+    links: list[dict[str, Any]] = LINKS, domain: dict[str, Any] | None = None
+) -> Iterator[Stack]:
+    """A fresh emulated account with Rebound's stack and the bench's links, moto in-process;
+    ``domain`` adds to the bench domain's settings (e.g. a ``conversion_secret``)."""
     from moto import mock_aws
 
     from chalicelib.resources import reset_clients
@@ -145,7 +153,7 @@ def moto_stack(links: list[dict[str, Any]] = LINKS) -> Iterator[Stack]:
             with mock_aws():
                 outputs = provision()
                 local_environment(outputs)
-                apply_links(links)
+                apply_links(links, domain)
                 yield Stack(outputs)
         finally:
             reset_clients()
