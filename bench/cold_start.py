@@ -18,19 +18,16 @@ clients either): the `memory` benchmark times it with the first redirect.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench.figures import Budget, Figure, Result, median
+from bench.interpreter import last_line, python
 
 NAME = "cold-start"
 TITLE = "Cold start: the redirect's imports and init vs import boto3, chalice.app (-X importtime)"
 PARAMS: dict[str, dict[str, int]] = {"full": {"runs": 9}, "quick": {"runs": 3}, "tiny": {"runs": 1}}
 BUDGET = Budget(1.2)
-PROJECT = Path(__file__).resolve().parent.parent
 STAGE = "dev"
 
 SUBJECT = "import app; app.edge()"
@@ -96,34 +93,12 @@ def parse_importtime(stderr: str) -> ImportReport:
 
 
 def importtime(code: str, env: dict[str, str]) -> ImportReport:
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"python -c {code!r} failed:\n{proc.stderr[-2000:]}")
-    return parse_importtime(proc.stderr)
+    return parse_importtime(python("-X", "importtime", "-c", code, env=env).stderr)
 
 
 def first_parse_us(env: dict[str, str]) -> float:
     """Microseconds the first user-agent parse takes in a fresh redirect process."""
-    proc = subprocess.run(
-        [sys.executable, "-c", FIRST_PARSE.format(ua=IPHONE)],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"first parse failed:\n{proc.stderr[-2000:]}")
-    return float(proc.stdout.strip().splitlines()[-1])
+    return float(last_line(python("-c", FIRST_PARSE.format(ua=IPHONE), env=env)))
 
 
 def run(*, runs: int) -> Result:

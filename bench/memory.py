@@ -17,10 +17,10 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from bench.cold_start import lambda_env
 from bench.figures import Budget, Figure, Result
+from bench.interpreter import last_line, python
 from bench.stack import AWS_ENV, apply_links, environment
 
 NAME = "memory"
@@ -31,7 +31,6 @@ PARAMS: dict[str, dict[str, int | bool]] = {
     "tiny": {"redirects": 5, "moto_in_process": False},
 }
 RSS_BUDGET = Budget(100, on="value")
-PROJECT = Path(__file__).resolve().parent.parent
 MIB = 1024  # ru_maxrss is in KiB; Lambda's "MB" are MiB
 
 
@@ -92,19 +91,8 @@ def moto_server() -> Iterator[dict[str, str]]:
 
 
 def child(side: str, redirects: int, env: dict[str, str], moto: bool = False) -> dict:
-    cmd = [sys.executable, "-m", "bench.child", side, "--redirects", str(redirects)]
-    proc = subprocess.run(
-        [*cmd, "--moto"] if moto else cmd,
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    args = ["-m", "bench.child", side, "--redirects", str(redirects), *(["--moto"] if moto else [])]
+    return json.loads(last_line(python(*args, env=env, timeout=600)))
 
 
 def run(*, redirects: int, moto_in_process: bool = True) -> Result:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.figures import Figure, Result
+from bench.interpreter import last_line, python
 
 NAME = "rollup"
 TITLE = "Rollup: one hour of clicks → Parquet + stats rows (DuckDB, local files)"
@@ -35,7 +35,6 @@ PARAMS: dict[str, dict[str, int]] = {
     "tiny": {"clicks": 2_000, "rounds": 1},
 }
 BASELINE = "plain DuckDB count(*) GROUP BY over the same files"
-PROJECT = Path(__file__).resolve().parent.parent
 HOUR = "2026-11-23T12"
 SHARDS = 8
 LINKS = 200
@@ -124,17 +123,8 @@ def run(*, clicks: int, rounds: int) -> Result:
 
 
 def _child(side: str, root: Path, memory_limit: str = "") -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.rollup", side, str(root), memory_limit],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench.rollup {side} failed: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    proc = python("-m", "bench.rollup", side, str(root), memory_limit, timeout=3600)
+    return json.loads(last_line(proc))
 
 
 def generate(root: Path, clicks: int) -> dict[str, int]:

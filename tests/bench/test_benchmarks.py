@@ -142,10 +142,10 @@ def test_main_reports_a_benchmark_that_cannot_run(tmp_path, monkeypatch):
 def test_the_rollup_benchmark_caps_duckdb_as_the_deployed_function_does():
     from ruamel.yaml import YAML
 
-    from bench import rollup
+    from bench import interpreter, rollup
     from chalicelib.rollup.run import memory_limit
 
-    template = YAML(typ="safe").load((rollup.PROJECT / "infra" / "template.yaml").read_text())
+    template = YAML(typ="safe").load((interpreter.PROJECT / "infra" / "template.yaml").read_text())
     deployed = template["Resources"]["Rollup"]["Properties"]["MemorySize"]
     assert deployed == rollup.LAMBDA_MEMORY_MB
     assert memory_limit({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(deployed)}) == rollup.LAMBDA_LIMIT
