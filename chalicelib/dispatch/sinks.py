@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.lake.schema import hour_prefix
 from chalicelib.platforms.event import PlatformEvent
 from chalicelib.platforms.http import HttpRequest
 
@@ -85,10 +86,7 @@ class DryRunRecorder:
             "body": redact_ips(body),
         }
         first = (list(request.event_ids) or ["none"])[0]
-        key = (
-            f"{self.PREFIX}dt={now:%Y-%m-%d}/hour={now:%H}/"
-            f"{now:%Y%m%dT%H%M%S%f}-{platform}-{first}.json"
-        )
+        key = f"{_hour_prefix(self.PREFIX, now)}{now:%Y%m%dT%H%M%S%f}-{platform}-{first}.json"
         self.s3.put_object(
             Bucket=self.bucket,
             Key=key,
@@ -115,7 +113,7 @@ class OutcomeLog:
         now = now.astimezone(UTC)
         body = "\n".join(json.dumps(r, sort_keys=True) for r in rows) + "\n"
         key = (
-            f"{self.PREFIX}dt={now:%Y-%m-%d}/hour={now:%H}/"
+            f"{_hour_prefix(self.PREFIX, now)}"
             f"{platform}-{now:%Y%m%dT%H%M%S%f}-{rows[0]['event_id']}.json.gz"
         )
         self.s3.put_object(
@@ -138,3 +136,7 @@ def outcome_row(
         "source_url": event.source_url,
         "event_time": event.event_time.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
     }
+
+
+def _hour_prefix(prefix: str, now: datetime) -> str:
+    return hour_prefix(prefix.rstrip("/"), f"{now:%Y-%m-%d}", f"{now:%H}")

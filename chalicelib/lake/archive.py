@@ -51,6 +51,7 @@ from chalicelib.lake.schema import (
     PREFIXES,
     REQUIRED_CLICK_FIELDS,
     REQUIRED_CONVERSION_FIELDS,
+    hour_prefix,
 )
 from chalicelib.resources import backoff
 
@@ -166,7 +167,7 @@ class _Run:
         text = "\n".join(self.lines) + "\n"
         plan.objects.append(
             LakeObject(
-                key=f"{PREFIXES[kind]}/dt={dt}/hour={hour}/{shard}-{self.first_seq}.json.gz",
+                key=f"{hour_prefix(PREFIXES[kind], dt, hour)}{shard}-{self.first_seq}.json.gz",
                 body=gzip.compress(text.encode(), compresslevel=GZIP_LEVEL, mtime=0),
                 content_type="application/gzip",
                 sequence_numbers=self.seqs,

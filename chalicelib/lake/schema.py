@@ -112,6 +112,13 @@ KIND_CONVERSION = "conversion"
 PREFIXES = {KIND_CLICK: "clicks", KIND_CONVERSION: "conversions"}
 ERRORS_PREFIX = "errors"
 
+
+def hour_prefix(table_prefix: str, dt: str, hour: str) -> str:
+    """Where one hour of a table lives, as Athena's partition projection reads it:
+    ``clicks/dt=2026-11-23/hour=12/`` (``table_prefix`` without its slash)."""
+    return f"{table_prefix}/dt={dt}/hour={hour}/"
+
+
 # Tables: the raw JSON ones and the compacted Parquet ones the rollup writes.
 TABLES: dict[str, tuple[str, tuple[Column, ...]]] = {
     "clicks_raw": ("clicks", CLICK_COLUMNS),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from chalicelib.lake.schema import hour_prefix
+
 HOUR = timedelta(hours=1)
 HOUR_FORMAT = "%Y-%m-%dT%H"  # an hour key: 2026-11-23T12
 DAY_FORMAT = "%Y-%m-%d"
@@ -30,8 +32,7 @@ def partition(key: str) -> tuple[str, str]:
 
 def prefix(table_prefix: str, key: str) -> str:
     """The lake prefix of one hour of a table: ``clicks/dt=2026-11-23/hour=12/``."""
-    dt, hour = partition(key)
-    return f"{table_prefix}/dt={dt}/hour={hour}/"
+    return hour_prefix(table_prefix, *partition(key))
 
 
 def day_of(key: str) -> str:
