@@ -139,9 +139,13 @@ def collect(
         }
         return out
 
+    by_dim: dict[str, set[str]] = {}
+    for sk in series:
+        dim, key = split_sort_key(sk)
+        by_dim.setdefault(dim, set()).add(key)
+
     def keys(dim: str) -> list[str]:
-        seen = {split_sort_key(sk)[1] for sk in series if split_sort_key(sk)[0] == dim}
-        return sorted(seen)
+        return sorted(by_dim.get(dim, ()))
 
     audience_ids = sorted({a["id"] for a in catalog.audiences} | set(keys(AUDIENCE)))
     for name, value, known in (
@@ -168,14 +172,12 @@ def collect(
     feeds = set(catalog.feeding(audience)) if audience else None
     links = []
     for key in sorted(set(keys(LINK)) | set(catalog.links)):
+        if (link and key != link) or (feeds is not None and key not in feeds):
+            continue  # before entry(): merging a link's sketches is the costly part
         e = entry(sort_key(LINK, key))
         if e["campaign"] is None and key in catalog.links:
             e["campaign"] = catalog.links[key].get("campaign")
-        if link and key != link:
-            continue
         if campaign and e["campaign"] != campaign:
-            continue
-        if feeds is not None and key not in feeds:
             continue
         links.append(e)
 
