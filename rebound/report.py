@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -254,15 +255,42 @@ def _time_chart(periods: Sequence[str], unit: str, trend: Mapping[str, Sequence[
     return legend + _svg(width, height, "".join(parts), "Clicks over time")
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """A horizontal bar chart's layout: one row an item, a label column, the plot, a value
+    column."""
+
+    count: int
+    row_h: int
+    gap: int
+    label_w: int
+    value_w: int
+    width: int = 960
+
+    @property
+    def height(self) -> int:
+        return self.count * (self.row_h + self.gap) + 4
+
+    @property
+    def plot_w(self) -> int:
+        return self.width - self.label_w - self.value_w
+
+    def y(self, i: int) -> int:
+        return i * (self.row_h + self.gap) + 2
+
+    def svg(self, parts: Sequence[str], label: str) -> str:
+        return _svg(self.width, self.height, "".join(parts), label)
+
+
 def _funnel_chart(funnel: Sequence[Mapping[str, Any]]) -> str:
-    width, row_h, gap = 960, 46, 10
-    label_w, value_w = 150, 190
-    height = len(funnel) * (row_h + gap) + 4
-    plot_w = width - label_w - value_w
+    layout = _Rows(len(funnel), row_h=46, gap=10, label_w=150, value_w=190)
+    width, row_h, label_w, value_w, plot_w = (
+        layout.width, layout.row_h, layout.label_w, layout.value_w, layout.plot_w
+    )  # fmt: skip
     top_value = max((s["count"] for s in funnel), default=0) or 1
     parts = []
     for i, step in enumerate(funnel):
-        y = i * (row_h + gap) + 2
+        y = layout.y(i)
         w = max(3.0, plot_w * step["count"] / top_value) if step["count"] else 3.0
         x = label_w + (plot_w - w) / 2
         color = FUNNEL_COLORS[i % len(FUNNEL_COLORS)]
@@ -278,18 +306,16 @@ def _funnel_chart(funnel: Sequence[Mapping[str, Any]]) -> str:
             f'<text x="{width - value_w + 12}" y="{y + row_h / 2 + 15:.1f}" font-size="12" '
             f'fill="{MUTED}">{escape(rate)}</text></g>'
         )
-    return _svg(width, height, "".join(parts), "Funnel")
+    return layout.svg(parts, "Funnel")
 
 
 def _audience_chart(audiences: Sequence[Mapping[str, Any]]) -> str:
-    width, row_h, gap = 960, 30, 12
-    label_w, value_w = 300, 110
-    height = len(audiences) * (row_h + gap) + 4
-    plot_w = width - label_w - value_w
+    layout = _Rows(len(audiences), row_h=30, gap=12, label_w=300, value_w=110)
+    row_h, label_w, plot_w = layout.row_h, layout.label_w, layout.plot_w
     top_value = max((a["size"] for a in audiences), default=0) or 1
     parts = []
     for i, a in enumerate(audiences):
-        y = i * (row_h + gap) + 2
+        y = layout.y(i)
         w = max(2.0, plot_w * a["size"] / top_value)
         size = f"{a['size']:,}" if a["size_exact"] else f"≈{a['size']:,}"
         detail = f"{a['window_days']} days" + (
@@ -305,14 +331,12 @@ def _audience_chart(audiences: Sequence[Mapping[str, Any]]) -> str:
             f'<text x="{label_w + w + 8:.1f}" y="{y + row_h / 2 + 5}" font-size="14" '
             f'font-weight="650" fill="{INK}">{size}</text></g>'
         )
-    return _svg(width, height, "".join(parts), "Audience sizes")
+    return layout.svg(parts, "Audience sizes")
 
 
 def _platform_chart(platforms: Sequence[Mapping[str, Any]]) -> str:
-    width, row_h, gap = 960, 26, 12
-    label_w, value_w = 140, 230
-    height = len(platforms) * (row_h + gap) + 4
-    plot_w = width - label_w - value_w
+    layout = _Rows(len(platforms), row_h=26, gap=12, label_w=140, value_w=230)
+    row_h, label_w, plot_w = layout.row_h, layout.label_w, layout.plot_w
     totals = [
         p["platform_events"]["sent"]
         + p["platform_events"]["failed"]
@@ -322,7 +346,7 @@ def _platform_chart(platforms: Sequence[Mapping[str, Any]]) -> str:
     top_value = max(totals, default=0) or 1
     parts = []
     for i, p in enumerate(platforms):
-        y = i * (row_h + gap) + 2
+        y = layout.y(i)
         pe = p["platform_events"]
         x = float(label_w)
         segments = []
@@ -351,7 +375,7 @@ def _platform_chart(platforms: Sequence[Mapping[str, Any]]) -> str:
         f'<span><i style="background:{FAILED}"></i>failed</span>'
         f'<span><i style="background:{SKIPPED}"></i>skipped</span></div>'
     )
-    return legend + _svg(width, height, "".join(parts), "Platform events")
+    return legend + layout.svg(parts, "Platform events")
 
 
 def _links_table(links: Sequence[Mapping[str, Any]]) -> str:
