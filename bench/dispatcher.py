@@ -119,12 +119,6 @@ class MemoryLedger:
             self.status[platform, event_id] = "pending"
             return True
 
-    def settle(
-        self, platform: str, event_id: str, status: str, reason: str = "", now: Any = None
-    ) -> None:
-        with self._lock:
-            self.status[platform, event_id] = status
-
     def settle_many(
         self, platform: str, event_ids: Any, status: str, reason: str, now: Any = None
     ) -> None:

@@ -169,12 +169,16 @@ class Dispatcher:
                 return
             secrets = {f: f"<{settings[f]}>" for f in platform.SECRET_FIELDS if settings.get(f)}
         requests, rejected = platform.build_requests(list(events.values()), settings, secrets, now)
+        # Rejects settled together by reason (one BatchWriteItem a 25), not one call each.
+        by_reason: dict[tuple[bool, str], list[PlatformEvent]] = {}
         for r in rejected:
-            if r.not_applicable:
-                self.ledger.settle(name, r.event_id, SKIPPED, r.reason, now)
-                rows.append(outcome_row(name, events[r.event_id], SKIPPED, r.reason, now))
+            by_reason.setdefault((r.not_applicable, r.reason), []).append(events[r.event_id])
+        for (not_applicable, reason), batch in by_reason.items():
+            if not_applicable:
+                self.ledger.settle_many(name, [e.event_id for e in batch], SKIPPED, reason, now)
+                rows.extend(outcome_row(name, e, SKIPPED, reason, now) for e in batch)
             else:
-                self._dead(name, [events[r.event_id]], "rejected", r.reason, report, rows, REJECTED)
+                self._dead(name, batch, "rejected", reason, report, rows, REJECTED)
         for request in requests:
             batch = [events[i] for i in request.event_ids if i in events]
             if dry_run:

@@ -64,19 +64,6 @@ class Ledger:
         except self.ddb.exceptions.ConditionalCheckFailedException:
             return False
 
-    def settle(
-        self,
-        platform: str,
-        event_id: str,
-        status: str,
-        reason: str = "",
-        now: datetime | None = None,
-    ) -> None:
-        """Record what became of the event (the record replaces its claim)."""
-        self.ddb.put_item(
-            TableName=self.table, Item=self._settled(platform, event_id, status, reason, now)
-        )
-
     def _settled(
         self, platform: str, event_id: str, status: str, reason: str, now: datetime | None
     ) -> dict[str, Any]:
@@ -91,7 +78,9 @@ class Ledger:
     def settle_many(
         self, platform: str, event_ids: Sequence[str], status: str, reason: str, now: datetime
     ) -> None:
-        """Settle several events at once (the same outcome): what ``settle`` does to each."""
+        """Record what became of events with the same outcome (each record replaces its claim):
+        BatchWriteItem, 25 a call; what DynamoDB leaves unprocessed after the retries, one by
+        one."""
         unique = list(dict.fromkeys(event_ids))
         for start in range(0, len(unique), BATCH):
             requests = [

@@ -438,3 +438,33 @@ def test_every_outcome_is_logged_to_the_lake_once_without_ips(aws, fakes):
     ]
     assert IP not in json.dumps(rows)
     assert {r["event_id"] for r in rows} == {e["click"]["click_id"] for e in envs}
+
+
+def test_rejected_events_are_settled_together_not_one_call_each(aws, fakes):
+    configure(fakes)
+    stale = (NOW - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    olds = [click(ts=stale) for _ in range(5)]
+    calls: list[str] = []
+
+    def count(event_name: str, **_: object) -> None:
+        calls.append(event_name.split(".")[-1])
+
+    events = client("dynamodb").meta.events
+    events.register("before-call.dynamodb.*", count)
+    try:
+        dispatcher().handle(batch(*olds))
+    finally:
+        events.unregister("before-call.dynamodb.*", count)
+    # per platform: 5 claims, then one BatchWriteItem for the 5 rejects with the same reason
+    assert calls.count("BatchWriteItem") == 2
+    assert calls.count("PutItem") == 10
+    assert fakes[0].received == [] and fakes[1].received == []
+    rows = outcome_rows()
+    assert sorted({(r["platform"], r["status"]) for r in rows}) == [
+        ("meta", "rejected"),
+        ("tiktok", "rejected"),
+    ]
+    assert len(rows) == 10
+    assert {d["event"]["event_id"] for d in dlq_messages()} == {
+        e["click"]["click_id"] for e in olds
+    }
