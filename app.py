@@ -38,6 +38,11 @@ def _is_api_function() -> bool:
 if _is_api_function():
     # Build the bot matcher during init (full CPU), not on the first click.
     redirect.warm_up()
+    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency":
+        # Init runs before any visitor arrives: make the clients and load the user-agent parser
+        # now, so that no first click pays for them.
+        edge()
+        redirect.warm_up(user_agents=True)
 
 
 # --- The redirect ----------------------------------------------------------------------------

@@ -157,3 +157,11 @@ def _parse_ua(user_agent: str) -> Agent:
 def _family(part: object) -> str | None:
     family = getattr(part, "family", None)
     return family if family and family != "Other" else None
+
+
+def warm_up() -> None:
+    """Load ua-parser and build its user-agent and OS regex sets now."""
+    _parse_ua(
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+    )

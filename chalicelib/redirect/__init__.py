@@ -27,8 +27,13 @@ __all__ = [
 ]
 
 
-def warm_up() -> None:
+def warm_up(*, user_agents: bool = False) -> None:
     """Build the bot matcher now, instead of on the first request: call it at import time of
-    the Lambda handler (the init phase runs at full CPU). The user-agent parser is not loaded:
-    only links whose rules ask for device, OS or browser need it, on their first click."""
+    the Lambda handler (the init phase runs at full CPU). The user-agent parser only with
+    ``user_agents``: only links whose rules ask for device, OS or browser need it, on their
+    first click, and an on-demand cold start would pay for it on every other link too."""
     bots.warm_up()
+    if user_agents:
+        from chalicelib.clicks.agent import warm_up as load_parser
+
+        load_parser()

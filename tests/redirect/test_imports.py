@@ -75,3 +75,42 @@ def test_a_link_without_device_os_or_browser_rules_never_loads_the_user_agent_pa
 def test_a_link_with_a_device_rule_parses_the_user_agent_and_records_what_it_found():
     assert loaded_modules()["device_rule"] == ["ua_parser"]
     assert loaded_modules()["ruled_click"] == ["desktop", "Windows", "Chrome"]
+
+
+INIT = """
+import json, sys
+import app
+print(json.dumps({"edge": app.edge.cache_info().currsize, "ua_parser": "ua_parser" in sys.modules,
+                  "bots": "crawleruseragents" in sys.modules}))
+"""
+
+
+def lambda_init(initialization_type: str, function: str = "rebound-dev") -> dict:
+    """What app.py's import (Lambda's init phase) prepared, in a fresh interpreter."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",  # clients are made, never called
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_LAMBDA_FUNCTION_NAME": function,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type,
+        "REBOUND_STAGE": "dev",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", INIT], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_an_on_demand_init_builds_the_bot_matcher_and_leaves_the_rest_to_the_first_click():
+    assert lambda_init("on-demand") == {"edge": 0, "ua_parser": False, "bots": True}
+
+
+def test_a_provisioned_init_also_makes_the_clients_and_loads_the_user_agent_parser():
+    assert lambda_init("provisioned-concurrency") == {"edge": 1, "ua_parser": True, "bots": True}
+
+
+def test_other_functions_of_the_app_prepare_nothing_of_the_redirect():
+    prepared = lambda_init("provisioned-concurrency", function="rebound-dev-archiver")
+    assert prepared == {"edge": 0, "ua_parser": False, "bots": False}
