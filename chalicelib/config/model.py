@@ -481,6 +481,18 @@ def _strings(value: Any) -> list[tuple[int, Any]]:
     return list(enumerate(value)) if isinstance(value, list) else []
 
 
+def _first_seen(
+    problems: list[Problem], seen: dict[Any, int], key: Any, loc: Loc, message: str
+) -> None:
+    """Remember where ``key`` was first defined (``loc`` is (section, index, field)); a second
+    definition is a problem whose ``{where}`` points at the first."""
+    section, index, name = loc
+    if key in seen:
+        problems.append(Problem(loc, message, (section, seen[key], name)))
+    else:
+        seen[key] = index
+
+
 def reference_problems(data: Mapping[str, Any]) -> list[Problem]:
     """Problems between entities: unknown or duplicate domains, links, audiences, platforms.
 
@@ -494,16 +506,10 @@ def reference_problems(data: Mapping[str, Any]) -> list[Problem]:
         host = _valid(_HOST, domain.get("name"))
         if host is None:
             continue
-        if host in hosts:
-            problems.append(
-                Problem(
-                    ("domains", i, "name"),
-                    f"duplicate domain {host}: already defined at {{where}}",
-                    ("domains", hosts[host], "name"),
-                )
-            )
-        else:
-            hosts[host] = i
+        _first_seen(
+            problems, hosts, host, ("domains", i, "name"),
+            f"duplicate domain {host}: already defined at {{where}}",
+        )  # fmt: skip
 
     platforms = data.get("platforms")
     configured = (
@@ -526,33 +532,20 @@ def reference_problems(data: Mapping[str, Any]) -> list[Problem]:
         slug = _valid(_SLUG, link.get("slug"))
         if host is None or slug is None:
             continue
-        key = (host, slug.lower())
-        if key in links:
-            problems.append(
-                Problem(
-                    ("links", i, "slug"),
-                    f"duplicate link {host}/{slug}: {{where}} has the same domain and slug "
-                    "(slugs are matched case-insensitively)",
-                    ("links", links[key], "slug"),
-                )
-            )
-        else:
-            links[key] = i
+        _first_seen(
+            problems, links, (host, slug.lower()), ("links", i, "slug"),
+            f"duplicate link {host}/{slug}: {{where}} has the same domain and slug "
+            "(slugs are matched case-insensitively)",
+        )  # fmt: skip
 
     ids: dict[str, int] = {}
     for i, audience in _entries(data, "audiences"):
         audience_id = _valid(_SLUG, audience.get("id"))
         if audience_id is not None:
-            if audience_id in ids:
-                problems.append(
-                    Problem(
-                        ("audiences", i, "id"),
-                        f"duplicate audience {audience_id}: already defined at {{where}}",
-                        ("audiences", ids[audience_id], "id"),
-                    )
-                )
-            else:
-                ids[audience_id] = i
+            _first_seen(
+                problems, ids, audience_id, ("audiences", i, "id"),
+                f"duplicate audience {audience_id}: already defined at {{where}}",
+            )  # fmt: skip
         for j, name in _strings(audience.get("send_to")):
             if name in PLATFORM_NAMES and name not in configured:
                 problems.append(
