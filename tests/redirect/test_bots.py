@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.redirect.bots import detect_bot, name_from_pattern
+from chalicelib.redirect.bots import (
+    EXCLUDED_PATTERNS,
+    BotVerdict,
+    detect_bot,
+    literal_text,
+    name_from_pattern,
+)
 from tests.redirect.factories import (
     CHROME,
     CHROME_ANDROID,
@@ -126,3 +132,52 @@ def test_browsers_and_in_app_browsers_are_not_bots(ua):
 )
 def test_names_of_listed_bots_are_read_from_their_patterns(pattern, name):
     assert name_from_pattern(pattern) == name
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        ("Googlebot", "Googlebot"),
+        (r"Googlebot\/2", "Googlebot/2"),
+        (r"Mozilla\.org", "Mozilla.org"),
+        (r"Bark\ rowler", "Bark rowler"),
+        ("[wW]get", None),
+        ("^curl", None),
+        ("Chirp|gotosocial", None),
+        (r"BlogTraffic\/\d\.\d+ Feed-Fetcher", None),
+        ("Site.Check", None),
+        ("trailing\\", None),
+    ],
+)
+def test_only_plain_strings_go_to_the_automaton(pattern, text):
+    assert literal_text(pattern) == text
+
+
+def test_every_example_of_the_maintained_list_is_a_bot():
+    from crawleruseragents import CRAWLER_USER_AGENTS_DATA
+
+    examples = [
+        (entry["pattern"], ua)
+        for entry in CRAWLER_USER_AGENTS_DATA
+        if entry["pattern"] not in EXCLUDED_PATTERNS
+        for ua in entry.get("instances") or []
+    ]
+    assert len(examples) > 1000
+    missed = [(p, ua) for p, ua in examples if not detect_bot(ua).is_bot]
+    assert missed == []
+
+
+@pytest.mark.parametrize(
+    ("ua", "name"),
+    [
+        # the leftmost match across the whole list names the bot, not a later token
+        ("W3C-checklink/4.5 [4.160] libwww-perl/5.823", "W3C-checklink"),
+        ("OICrawler/Nutch https://openindex.ai", "OICrawler"),
+        ("TelegramBot (like TwitterBot)", "TelegramBot"),
+        ("Better Uptime Bot Mozilla/5.0", "BetterUptime"),
+        ("betteruptime probe", "BetterUptime"),  # our own list ignores case
+        ("Wget/1.21.4", "wget"),  # a regex entry of the list: [wW]get
+    ],
+)
+def test_the_leftmost_match_names_the_bot(ua, name):
+    assert detect_bot(ua) == BotVerdict(True, name)
