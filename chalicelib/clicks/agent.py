@@ -11,9 +11,8 @@ others the OS and the agent's own tokens ("iPad", "Mobile", "Tablet") decide the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 IOS, ANDROID, MOBILE, TABLET, DESKTOP = "ios", "android", "mobile", "tablet", "desktop"
 DEVICE_CLASSES = (IOS, ANDROID, MOBILE, TABLET, DESKTOP)
@@ -40,8 +39,7 @@ def device_hints(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: headers[name] for name in HINT_HEADERS if name in headers}
 
 
-@dataclass(frozen=True)
-class Agent:
+class Agent(NamedTuple):
     """``form`` is mobile, tablet or desktop; ``platform`` is ios, android or None."""
 
     form: str

@@ -8,8 +8,7 @@ grant, a visitor from a ``require_in`` country is denied; everyone else is ``not
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.redirect.cookies import expire_cookie, set_cookie
 from chalicelib.redirect.request import RequestFacts
@@ -20,8 +19,7 @@ CONSENT_PARAM = CONSENT_COOKIE = "rb_consent"
 CONSENT_MAX_AGE = 180 * 24 * 3600
 
 
-@dataclass(frozen=True)
-class Consent:
+class Consent(NamedTuple):
     state: str  # granted | denied | not_required
     reason: str  # gpc | dnt | param | cookie | region | default
     set_cookies: tuple[str, ...] = ()

@@ -18,8 +18,7 @@ Precedence, when a parameter name is set more than once:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, unquote_plus
 
 from chalicelib.redirect.request import PLATFORM_CLICK_IDS, RequestFacts
@@ -33,8 +32,7 @@ _CLICK_ID_NAMES = frozenset(name.lower() for name in PLATFORM_CLICK_IDS)
 _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
-@dataclass(frozen=True)
-class Destination:
+class Destination(NamedTuple):
     location: str
     utm: dict[str, str | None]  # utm_source... as the destination ends up with (else as brought)
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.clicks import build_click, click_envelope, new_click_id
 from chalicelib.clicks.salt import DailySalt
@@ -27,8 +26,7 @@ from chalicelib.redirect.visitor import read_visitor
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     status: int
     headers: dict[str, Any]
     body: str
