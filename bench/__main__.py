@@ -228,7 +228,8 @@ def _git() -> dict[str, Any] | None:
 
     try:
         head = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        # The previous results file is this run's output, not a change to what is measured.
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/*.json")
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": head, "dirty": bool(dirty)}
