@@ -3,7 +3,6 @@ benchmarks (archiver, dispatcher)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import random
@@ -84,28 +83,19 @@ def envelopes(n: int, *, seed: int = 7, host: str = "go.localhost") -> list[dict
 def kinesis_event(
     items: list[dict[str, Any]], *, first_seq: int = FIRST_SEQ, shard: str = "shardId-000000000000"
 ) -> dict[str, Any]:
-    """The event Lambda delivers to a Kinesis consumer for these envelopes."""
-    records = []
-    for i, envelope in enumerate(items):
-        seq = str(first_seq + i)
-        records.append(
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": envelope["click"]["click_id"],
-                    "sequenceNumber": seq,
-                    "data": base64.b64encode(
-                        json.dumps(envelope, separators=(",", ":")).encode()
-                    ).decode(),
-                    "approximateArrivalTimestamp": 1_795_000_000.0 + i / 1000,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard}:{seq}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/archiver",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/rebound-local-clicks",
-            }
-        )
-    return {"Records": records}
+    """The event Lambda delivers to a Kinesis consumer for these envelopes (built as the local
+    worker builds it from GetRecords)."""
+    from rebound.worker import kinesis_event as lambda_event
+
+    arrival = datetime.fromtimestamp(1_795_000_000, UTC)
+    records = [
+        {
+            "PartitionKey": envelope["click"]["click_id"],
+            "SequenceNumber": str(first_seq + i),
+            "Data": json.dumps(envelope, separators=(",", ":")).encode(),
+            "ApproximateArrivalTimestamp": arrival + timedelta(milliseconds=i),
+        }
+        for i, envelope in enumerate(items)
+    ]
+    stream = "arn:aws:kinesis:us-east-1:123456789012:stream/rebound-local-clicks"
+    return lambda_event(records, shard, stream, "us-east-1")

@@ -12,7 +12,6 @@ asks to extend the benchmarks as later issues land, and the figure is here to be
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -28,6 +27,7 @@ from bench.aws_calls import CallCounter
 from bench.figures import Figure, Result, median, percentile
 from bench.stack import CHROME, HOST, SLUG, load_app, moto_stack
 from bench.timing import alternate
+from rebound.worker import kinesis_event
 
 NAME = "conversions"
 TITLE = "Conversion postback: Lambda handler vs bare Chalice function (in-process, moto)"
@@ -132,18 +132,10 @@ def _click(module: Any, context: Any, names: Any, archive_batch: Any) -> str:
         StreamName=names.clicks_stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
     records = kinesis.get_records(ShardIterator=iterator)["Records"]
-    event = {
-        "Records": [
-            {
-                "eventID": f"{shard}:{r['SequenceNumber']}",
-                "kinesis": {
-                    "data": base64.b64encode(r["Data"]).decode(),
-                    "sequenceNumber": r["SequenceNumber"],
-                },
-            }
-            for r in records
-        ]
-    }
+    stream_arn = kinesis.describe_stream_summary(StreamName=names.clicks_stream)[
+        "StreamDescriptionSummary"
+    ]["StreamARN"]
+    event = kinesis_event(records, shard, stream_arn, "us-east-1")
     archive_batch(
         event,
         s3=client("s3"),
