@@ -3,6 +3,7 @@ rollup's DuckDB baseline are measured in."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -32,3 +33,13 @@ def python(
 def last_line(proc: subprocess.CompletedProcess[str]) -> str:
     """The last line of its output: where the children print their result."""
     return proc.stdout.strip().splitlines()[-1]
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+    """Ask a child process to end with ``sig``; kill it if it has not within ``timeout`` s."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.figures import Budget, Figure, Result
+from bench.interpreter import stop
 from bench.memory import free_port, wait_for_port
 from bench.stack import CHROME, HOST
 
@@ -213,12 +214,7 @@ def local_stack(timeout: float = 90) -> Iterator[int]:
             _wait_healthy(api_port, proc, log, timeout)
             yield api_port
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, signal.SIGINT, timeout=15)
 
 
 @contextmanager
@@ -235,12 +231,7 @@ def bare_chalice_server(timeout: float = 30) -> Iterator[int]:
         wait_for_port(port, proc, timeout)
         yield port
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def _wait_healthy(port: int, proc: subprocess.Popen, log, timeout: float) -> None:  # type: ignore[no-untyped-def]

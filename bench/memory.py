@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from contextlib import contextmanager
 
 from bench.cold_start import lambda_env
 from bench.figures import Budget, Figure, Result
-from bench.interpreter import last_line, python
+from bench.interpreter import last_line, python, stop
 from bench.stack import AWS_ENV, apply_links, environment
 
 NAME = "memory"
@@ -82,12 +81,7 @@ def moto_server() -> Iterator[dict[str, str]]:
             finally:
                 reset_clients()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def child(side: str, redirects: int, env: dict[str, str], moto: bool = False) -> dict:
