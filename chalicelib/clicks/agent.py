@@ -27,10 +27,11 @@ _PHONE_FAMILIES = frozenset({"iphone", "ipod", "generic smartphone", "generic fe
 
 
 # CloudFront's device headers (lower case): they take precedence over the user agent.
-HINT_HEADERS = tuple(
-    f"cloudfront-is-{name}-viewer"
+_HINTS = {
+    name: f"cloudfront-is-{name}-viewer"
     for name in ("tablet", "mobile", "smarttv", "desktop", "ios", "android")
-)
+}
+HINT_HEADERS = tuple(_HINTS.values())
 
 
 def device_hints(headers: Mapping[str, str]) -> dict[str, str]:
@@ -62,7 +63,7 @@ def parse_agent(user_agent: str, headers: Mapping[str, str] | None = None) -> Ag
     if not headers:
         return agent
     form, platform = agent.form, agent.platform
-    flags = {header.split("-")[2]: headers.get(header) for header in HINT_HEADERS}
+    flags = {name: headers.get(header) for name, header in _HINTS.items()}
     is_true = {name: (value or "").strip().lower() == "true" for name, value in flags.items()}
     if any(flags[name] is not None for name in ("tablet", "mobile", "smarttv", "desktop")):
         if is_true["tablet"]:

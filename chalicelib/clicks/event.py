@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.clicks.agent import HINT_HEADERS, device_hints, parse_agent
+from chalicelib.clicks.agent import HINT_HEADERS, parse_agent
 
 if TYPE_CHECKING:  # types only: consumers of click records never load the redirect
     from chalicelib.redirect.decision import Decision
@@ -91,9 +91,8 @@ def click_envelope(click: Mapping[str, Any], facts: RequestFacts) -> dict[str, A
         "ip": None if denied else facts.source_ip,
         "user_agent": facts.user_agent,
     }
-    hints = device_hints(facts.headers)
-    if hints:
-        envelope["device_hints"] = hints
+    if facts.device_hints:
+        envelope["device_hints"] = dict(facts.device_hints)
     return envelope
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from chalicelib.click_ids import PLATFORM_CLICK_IDS
+from chalicelib.clicks.agent import device_hints
 
 SLUG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -45,6 +46,7 @@ class RequestFacts:
     source_ip: str | None
     is_https: bool
     user_agent: str = ""
+    device_hints: Mapping[str, str] = field(default_factory=dict)  # CloudFront-Is-*-Viewer
     _click_ids: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -79,6 +81,7 @@ class RequestFacts:
             source_ip=normalize_ip(source_ip),
             is_https=_is_https(hdrs),
             user_agent=hdrs.get("user-agent", "").strip(),
+            device_hints=device_hints(hdrs),
             _click_ids=_find_click_ids(pairs),
         )
 

@@ -9,7 +9,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalicelib.clicks.agent import Agent, device_hints, parse_agent
+from chalicelib.clicks.agent import Agent, parse_agent
 from chalicelib.redirect.bots import detect_bot
 from chalicelib.redirect.consent import read_consent
 from chalicelib.redirect.identity import Salt, visitor_identity
@@ -93,7 +93,7 @@ def read_visitor(facts: RequestFacts, site: Mapping[str, Any] | None, *, salt: S
         consent=consent.state,
         visitor_id=visitor_id,
         set_cookies=(consent.set_cookies + id_cookies) if site is not None else (),
-        hints=device_hints(facts.headers),
+        hints=facts.device_hints,
     )
 
 
