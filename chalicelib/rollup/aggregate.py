@@ -80,11 +80,7 @@ def aggregate(
     for dim, (key, source) in click_sources.items():
         members = dim == AUDIENCE
         sql = (
-            f"SELECT {key} AS key, count(*), count(*) FILTER ({_HUMAN}), "
-            f"count(*) FILTER (NOT ({_HUMAN})), "
-            f"count(*) FILTER ({_HUMAN} AND consent = 'denied'), "
-            f"count(DISTINCT visitor_id) FILTER ({_HUMAN}), "
-            f"list(DISTINCT visitor_id ORDER BY visitor_id) FILTER ({_HUMAN} AND visitor_id IS NOT NULL), "
+            f"SELECT {key} AS key, {', '.join(_click_columns('true'))}, "
             + (
                 f"count(DISTINCT visitor_id) FILTER ({_MEMBER}), "
                 f"list(DISTINCT visitor_id ORDER BY visitor_id) FILTER ({_MEMBER} AND visitor_id IS NOT NULL), "
@@ -94,23 +90,16 @@ def aggregate(
             + ("arg_max(campaign, ts || click_id) " if dim == LINK else "NULL ")
             + f"FROM {source} WHERE {key} IS NOT NULL GROUP BY 1 ORDER BY 1"
         )
-        for k, n, human, bots, denied, visitors, vlist, nmembers, mlist, campaign in con.execute(
-            sql
-        ).fetchall():
+        for k, *clicks, nmembers, mlist, campaign in con.execute(sql).fetchall():
             r = row(dim, k)
-            r.clicks, r.human_clicks, r.bot_clicks, r.denied_clicks = n, human, bots, denied
-            r.visitors = visitors
-            r.visitors_sketch = sketch.build(vlist or ())
+            _set_clicks(r, clicks)
             if members:
                 r.members = nmembers
                 r.members_sketch = sketch.build(mlist or ())
             if dim == LINK:
                 r.campaign = campaign
-    for platform, (n, human, bots, denied, visitors, vlist) in _platform_clicks(con).items():
-        r = row(PLATFORM, platform)
-        r.clicks, r.human_clicks, r.bot_clicks, r.denied_clicks = n, human, bots, denied
-        r.visitors = visitors
-        r.visitors_sketch = sketch.build(vlist or ())
+    for platform, clicks in _platform_clicks(con).items():
+        _set_clicks(row(PLATFORM, platform), clicks)
 
     campaigns = dict(con.execute("SELECT link, campaign FROM link_campaigns").fetchall())
     conversion_sources = {
@@ -174,20 +163,34 @@ def _platform_clicks(con: Any) -> dict[str, tuple[Any, ...]]:
     )
     if not names:
         return {}
-    columns = []
-    for name in names:
-        named = f"list_contains(platforms, {literal(name)})"
-        columns += [
-            f"count(*) FILTER ({named})",
-            f"count(*) FILTER ({named} AND {_HUMAN})",
-            f"count(*) FILTER ({named} AND NOT ({_HUMAN}))",
-            f"count(*) FILTER ({named} AND {_HUMAN} AND consent = 'denied')",
-            f"count(DISTINCT visitor_id) FILTER ({named} AND {_HUMAN})",
-            f"list(DISTINCT visitor_id ORDER BY visitor_id) "
-            f"FILTER ({named} AND {_HUMAN} AND visitor_id IS NOT NULL)",
-        ]
+    columns = [
+        c for name in names for c in _click_columns(f"list_contains(platforms, {literal(name)})")
+    ]
     values = con.execute(f"SELECT {', '.join(columns)} FROM c").fetchone()  # noqa: S608
-    return {name: tuple(values[6 * i : 6 * i + 6]) for i, name in enumerate(names)}
+    width = len(columns) // len(names)
+    return {name: tuple(values[width * i : width * (i + 1)]) for i, name in enumerate(names)}
+
+
+def _click_columns(where: str) -> list[str]:
+    """The click statistics of the rows ``where`` holds: clicks, human, bots, denied (human),
+    visitors, the sorted distinct visitor ids (for the sketch)."""
+    return [
+        f"count(*) FILTER ({where})",
+        f"count(*) FILTER ({where} AND {_HUMAN})",
+        f"count(*) FILTER ({where} AND NOT ({_HUMAN}))",
+        f"count(*) FILTER ({where} AND {_HUMAN} AND consent = 'denied')",
+        f"count(DISTINCT visitor_id) FILTER ({where} AND {_HUMAN})",
+        f"list(DISTINCT visitor_id ORDER BY visitor_id) "
+        f"FILTER ({where} AND {_HUMAN} AND visitor_id IS NOT NULL)",
+    ]
+
+
+def _set_clicks(r: Stats, values: Sequence[Any]) -> None:
+    """A row's click statistics from the values of ``_click_columns``."""
+    n, human, bots, denied, visitors, vlist = values
+    r.clicks, r.human_clicks, r.bot_clicks, r.denied_clicks = n, human, bots, denied
+    r.visitors = visitors
+    r.visitors_sketch = sketch.build(vlist or ())
 
 
 def counts(rows: dict[str, Stats]) -> dict[str, int]:
