@@ -3,13 +3,24 @@
 It lives in the state table under `salt#YYYY-MM-DD` with a TTL at the end of the day; DynamoDB's
 TTL sweeper may take a while, so `destroy_before` also deletes old salts explicitly (the rollup
 calls it). A container reads the day's salt once and keeps it in memory until the date changes.
+
+When the table cannot give the day's salt (throttled, down), a redirect still needs a visitor id:
+the container then makes a random salt of its own, keeps it in memory for that day only and never
+writes it anywhere, and tries the shared salt again after ``retry_after`` seconds. A denied
+visitor's id is then stable within that container but not across containers until the table
+answers again: unique-visitor counts rise a little during an outage; privacy does not change.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def salt_key(day: str) -> str:
@@ -17,18 +28,39 @@ def salt_key(day: str) -> str:
 
 
 class DailySalt:
-    def __init__(self, dynamodb: Any, table: str):
+    def __init__(
+        self,
+        dynamodb: Any,
+        table: str,
+        *,
+        retry_after: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.ddb = dynamodb
         self.table = table
+        self.retry_after = retry_after
+        self.clock = clock
         self._day: str | None = None
         self._salt: bytes | None = None
+        self._shared = False  # False: a process-local fallback, to be replaced when possible
+        self._retry_at = 0.0
 
     def for_time(self, now: datetime) -> bytes:
+        """The salt of ``now``'s UTC day. Never raises: see the module docstring."""
         day = now.astimezone(UTC).strftime("%Y-%m-%d")
-        if day != self._day or self._salt is None:
-            self._salt = self._fetch_or_create(day, now)
-            self._day = day
-        return self._salt
+        fresh = self._shared or self.clock() < self._retry_at
+        if day == self._day and self._salt is not None and fresh:
+            return self._salt
+        try:
+            salt, shared = self._fetch_or_create(day, now), True
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            log.warning("daily salt unavailable (%s): using a process-local salt", code or exc)
+            same_day_local = day == self._day and self._salt is not None
+            salt = self._salt if same_day_local else secrets.token_bytes(32)
+            shared, self._retry_at = False, self.clock() + self.retry_after
+        self._day, self._salt, self._shared = day, salt, shared
+        return salt
 
     def _fetch_or_create(self, day: str, now: datetime) -> bytes:
         key = {"pk": {"S": salt_key(day)}}

@@ -453,3 +453,81 @@ def test_the_redirect_function_does_not_import_what_only_others_use():
         env={"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1", "REBOUND_STAGE": "local"},
     )
     assert out.stdout.strip() == ""
+
+
+# --- The state table failing: consent-denied visitors still get their redirect ------------------
+
+
+def fail_calls(ddb_client, operation: str, table: str, code: str = "ThrottlingException") -> None:
+    """Make every ``operation`` on ``table`` fail with ``code`` (botocore's event system)."""
+
+    def hook(params, **kwargs):  # the call's own parameters, before they are serialised
+        if params.get("TableName") == table:
+            raise ClientError({"Error": {"Code": code, "Message": "injected"}}, operation)
+
+    ddb_client.meta.events.register(f"before-parameter-build.dynamodb.{operation}", hook)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Sec-GPC": "1"}, {"DNT": "1"}, {"CloudFront-Viewer-Country": "DE"}],
+    ids=["gpc", "dnt", "require_in"],
+)
+def test_a_denied_visitor_is_redirected_when_the_state_table_cannot_give_the_salt(
+    http, edge, headers
+):
+    state = Names.from_env().state_table
+    fail_calls(edge.ddb, "GetItem", state)
+    fail_calls(edge.ddb, "PutItem", state)
+    r = get(http, "/plain", **headers)
+    assert r.status_code == 302
+    assert r.headers["Location"].startswith("https://shop.example/plain")
+    (event,) = stream_events()
+    assert event["click"]["consent"] == "denied"
+    assert len(event["click"]["visitor_id"]) == 32
+
+
+def test_a_fallback_salt_is_never_written_and_keeps_a_visitor_stable_for_the_day(http, edge):
+    ddb, state = client("dynamodb"), Names.from_env().state_table
+    fail_calls(edge.ddb, "GetItem", state)
+    assert get(http, "/plain", **{"Sec-GPC": "1"}).status_code == 302
+    assert get(http, "/plain", **{"Sec-GPC": "1"}).status_code == 302
+    first, second = (e["click"]["visitor_id"] for e in stream_events())
+    assert first == second
+    items = ddb.scan(TableName=state)["Items"]
+    assert not [i for i in items if i["pk"]["S"].startswith("salt#")]
+
+
+def test_dynamodb_down_with_nothing_cached_is_never_a_5xx_for_a_denied_visitor(http, edge):
+    class Down:
+        def get_item(self, **kw):
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "GetItem")
+
+        def put_item(self, **kw):
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
+
+    edge.ddb = edge.salt.ddb = Down()
+    for headers in ({"Sec-GPC": "1"}, {"CloudFront-Viewer-Country": "FR"}):
+        r = get(http, "/plain", **headers)
+        assert r.status_code == 404
+    assert [e["click"]["consent"] for e in stream_events()] == ["denied", "denied"]
+
+
+def test_an_unreachable_max_clicks_counter_lets_the_click_through(http, edge):
+    fail_calls(edge.ddb, "UpdateItem", Names.from_env().state_table)
+    assert [get(http, "/capped").status_code for _ in range(3)] == [302, 302, 302]
+
+
+def test_a_publisher_that_raises_never_fails_the_redirect(http, edge):
+    class Broken:
+        def put_record(self, **kw):
+            raise RuntimeError("boom")
+
+        def send_message(self, **kw):
+            raise RuntimeError("boom")
+
+        def get_queue_url(self, **kw):
+            raise RuntimeError("boom")
+
+    edge.publisher.kinesis = edge.publisher.sqs = Broken()
+    assert get(http, "/plain").status_code == 302
