@@ -11,11 +11,18 @@ import json
 import logging
 from typing import Any
 
+from chalicelib.clicks.text import well_formed
+
 log = logging.getLogger(__name__)
 
 
 def encode(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """UTF-8 JSON; a lone surrogate that slipped through becomes U+FFFD instead of raising."""
+    text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return well_formed(text).encode("utf-8")
 
 
 class ClickPublisher:

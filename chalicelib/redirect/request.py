@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, unquote
 
 from chalicelib.click_ids import PLATFORM_CLICK_IDS
 from chalicelib.clicks.agent import device_hints
+from chalicelib.clicks.text import well_formed
 
 SLUG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -104,14 +105,16 @@ class RequestFacts:
 
 
 def _text(value: Any) -> str:
+    """Any value as well-formed text: lone surrogates become U+FFFD, so everything built from
+    the request encodes to UTF-8 (the stream record, the hashed visitor id, headers)."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return well_formed(value)
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("utf-8", "replace")
     try:
-        return str(value)
+        return well_formed(str(value))
     except Exception:
         return ""
 
