@@ -3,12 +3,14 @@ header value carries CR or LF."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.clicks import build_click, click_envelope
 from chalicelib.redirect import RequestFacts, decide, read_visitor
 from tests.redirect.factories import CLICK_ID, NOW, link, site
 
@@ -150,3 +152,30 @@ def test_any_click_id_reaches_the_destination_unchanged(value, name):
     decision = decide(LINKS["spring-sale"], SITE, request, visitor, NOW + timedelta(days=1))
     pairs = parse_qsl(urlsplit(decision.location).query, keep_blank_values=True)
     assert [v for k, v in pairs if k == name] == [value]
+
+
+surrogate_soup = st.text(
+    st.one_of(st.characters(categories=["Cs"]), st.characters(max_codepoint=0x7F)), max_size=12
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    path=st.one_of(st.just("/spring-sale"), st.just("/nope"), surrogate_soup),
+    query=st.lists(st.tuples(surrogate_soup, surrogate_soup), max_size=4),
+    headers=st.dictionaries(st.sampled_from(HEADER_NAMES), surrogate_soup, max_size=6),
+)
+def test_any_request_becomes_a_stream_record_that_encodes(path, query, headers):
+    """Lone surrogates (valid in a JSON event, invalid Unicode) never reach the stream encoder."""
+    headers = {"Host": "go.example", "Sec-GPC": "1", **headers}
+    request = RequestFacts.from_request(
+        method="GET", host=None, path=path, query=query, headers=headers, source_ip="203.0.113.7"
+    )
+    site_doc = SITES.get(request.host or "")
+    doc = LINKS.get((request.slug or "").lower()) if site_doc else None
+    visitor = read_visitor(request, site_doc, salt=b"salt")
+    decision = decide(doc, site_doc, request, visitor, NOW, click_id=CLICK_ID)
+    click = build_click(decision, request, visitor, doc, click_id=CLICK_ID, now=NOW)
+    if click is not None:
+        data = json.dumps(click_envelope(click, request), ensure_ascii=False).encode("utf-8")
+        assert json.loads(data)["click"]["click_id"] == CLICK_ID
