@@ -131,5 +131,9 @@ def batch_write(
 
 
 def error_code(exc: BaseException) -> str:
-    """An AWS error's code (``ParameterNotFound``, ...), else the exception's type name."""
-    return getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+    """An AWS error's code (``ParameterNotFound``, ...), else the exception's type name.
+
+    botocore's timeouts carry ``response = None`` (they are also requests' exceptions)."""
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code or type(exc).__name__
