@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 _WORKERS = 8
+_SUFFIX = re.compile(r"(\.[A-Za-z0-9]{1,8}){1,2}$")
 
 
 @dataclass(frozen=True, order=True)
@@ -32,6 +34,24 @@ class Lake(Protocol):
     def put(self, key: str, path: Path) -> None: ...
 
     def delete(self, keys: Iterable[str]) -> None: ...
+
+
+def local_names(keys: Iterable[str]) -> dict[str, str]:
+    """A flat local file name per key: its rank among the keys and the key's suffixes.
+
+    Never the key itself: a key holds data (the dispatcher names outcome objects after an event
+    id a merchant chose), and ``into / "../.."`` would write outside the scratch directory. The
+    names sort as the keys do: compaction keeps the copy in the first object by (file) name."""
+    ranked = sorted(set(keys))
+    width = len(str(len(ranked)))
+    return {key: f"{i:0{width}d}{_suffix(key)}" for i, key in enumerate(ranked)}
+
+
+def _suffix(key: str) -> str:
+    """``.json.gz``, ``.parquet``: the extension(s) of the key's last segment, if plain."""
+    name = key.rsplit("/", 1)[-1]
+    match = _SUFFIX.search(name)
+    return match.group(0) if match else ""
 
 
 def file_etag(path: Path) -> str:
@@ -61,10 +81,11 @@ class S3Lake:
 
     def fetch(self, keys: Iterable[str], into: Path) -> list[Path]:
         keys = list(keys)
+        names = local_names(keys)
+        into.mkdir(parents=True, exist_ok=True)
 
         def one(key: str) -> Path:
-            target = into / key
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target = into / names[key]
             body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
             with open(target, "wb") as out:
                 shutil.copyfileobj(body, out, 1 << 20)
