@@ -97,13 +97,17 @@ def validate(file: str) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--prune", is_flag=True, help="Also plan deleting what FILE does not name.")
 def plan(file: str, prune: bool) -> None:
-    """Show what `apply` would change."""
+    """Show what `apply` would change (after finishing an interrupted apply, if any)."""
     from chalicelib.links.plan import Specs, make_plan
 
     config = _load(file)
     store = _store()
-    the_plan = make_plan(Specs.from_config(config), _read_live(store), prune=prune)
-    _show_plan(the_plan, file)
+    live = _read_live(store)
+    journal, progress = _pending(store, live)
+    if journal is not None:
+        _report_pending(journal, progress, store.clock())
+    projected = progress.projected(live) if progress else live
+    _show_plan(make_plan(Specs.from_config(config), projected, prune=prune), file, journal)
 
 
 @main.command()
@@ -111,25 +115,131 @@ def plan(file: str, prune: bool) -> None:
 @click.option("--prune", is_flag=True, help="Delete links (and other entries) not in FILE.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def apply(file: str, prune: bool, yes: bool) -> None:
-    """Apply a config: all or nothing, refusing concurrent edits."""
+    """Apply a config: all or nothing, refusing concurrent edits.
+
+    An apply that was interrupted is finished first (or rolled back, when someone changed what
+    it still had to write); this file's changes are planned against the result.
+    """
     from chalicelib.links.plan import Specs, make_plan
-    from chalicelib.links.store import ConcurrentChangeError
+    from chalicelib.links.store import ApplyInProgressError, ConcurrentChangeError
 
     config = _load(file)  # validated in full before anything is written
     store = _store()
-    the_plan = make_plan(Specs.from_config(config), _read_live(store), prune=prune)
-    _show_plan(the_plan, file)
-    if the_plan.empty:
+    live = _read_live(store)
+    journal, progress = _pending(store, live)
+    if journal is not None:
+        if not journal.stale(store.clock()):
+            raise UserError(str(ApplyInProgressError(journal)))
+        _report_pending(journal, progress, store.clock())
+    projected = progress.projected(live) if progress else live
+    the_plan = make_plan(Specs.from_config(config), projected, prune=prune)
+    _show_plan(the_plan, file, journal)
+    if the_plan.empty and journal is None:
         return
     if not yes:
         _confirm()
     try:
-        store.write(the_plan.writes())
-    except ConcurrentChangeError as exc:
+        if journal is not None:
+            finished, total = store.recover(journal)
+            out.print(
+                f"Finished the interrupted apply: {finished} remaining of {total} writes done."
+            )
+        if not the_plan.empty:
+            store.write(the_plan.writes(), source=_source(file))
+    except (ConcurrentChangeError, ApplyInProgressError) as exc:
         raise UserError(str(exc)) from None
-    out.print(
-        f"[green]Applied[/green]: {the_plan.count('create')} created, "
-        f"{the_plan.count('update')} updated, {the_plan.count('delete')} deleted."
+    except _aws_errors() as exc:
+        raise UserError(_failed_apply(store, exc)) from None
+    if not the_plan.empty:
+        out.print(
+            f"[green]Applied[/green]: {the_plan.count('create')} created, "
+            f"{the_plan.count('update')} updated, {the_plan.count('delete')} deleted."
+        )
+
+
+def _aws_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
+def _source(file: str) -> str:
+    """What the journal says about who applies what, for the next person who finds it."""
+    import getpass
+    import socket
+
+    try:
+        who = f"{getpass.getuser()}@{socket.gethostname()}"
+    except Exception:  # no user name in this environment: the file alone will do
+        return file
+    return f"{file} by {who}"
+
+
+def _pending(store, live: dict):
+    """The journal of a running or interrupted apply and where it stands, or (None, None)."""
+    try:
+        journal = store.journal()
+    except _aws_errors() as exc:
+        raise UserError(f"reading {store.table}: {exc}") from None
+    if journal is None:
+        return None, None
+    return journal, journal.progress(live)
+
+
+def _when(epoch: float) -> str:
+    from chalicelib.links.store import utc
+
+    return utc(epoch)
+
+
+def _report_pending(journal, progress, now: float) -> None:
+    from chalicelib.links.journal import LOCK_TIMEOUT_SECONDS
+
+    what = journal.source or f"plan {journal.plan_id}"
+    if journal.writes is None:
+        out.print(
+            f"[yellow]An apply ({what}) was interrupted before it wrote anything; "
+            "the next apply clears its lock.[/yellow]",
+            markup=True,
+        )
+        return
+    done = f"{len(progress.done)} of {progress.total} writes done"
+    if not journal.stale(now):
+        out.print(
+            f"[yellow]Another apply is in progress, or was interrupted less than "
+            f"{LOCK_TIMEOUT_SECONDS:.0f} s ago ({what}, started {_when(journal.started_at)}): "
+            f"{done}. If nothing is running, apply again after "
+            f"{_when(journal.updated_at + LOCK_TIMEOUT_SECONDS)} to finish it; this plan assumes "
+            "it finishes.[/yellow]",
+            markup=True,
+        )
+    elif progress.finishable:
+        out.print(
+            f"[yellow]An apply was interrupted at {_when(journal.updated_at)}: {done} ({what}, "
+            "plan " + journal.plan_id + "); the next apply finishes it before its own changes, "
+            "and this plan is against the result.[/yellow]",
+            markup=True,
+        )
+    else:
+        changed = ", ".join(w.pk for w in progress.changed)
+        out.print(
+            f"[yellow]An apply was interrupted at {_when(journal.updated_at)}: {done} ({what}, "
+            f"plan {journal.plan_id}); it cannot be finished because {changed} changed since, so "
+            "the next apply rolls it back, and this plan is against the result.[/yellow]",
+            markup=True,
+        )
+
+
+def _failed_apply(store, exc: Exception) -> str:
+    try:
+        left = store.journal()
+    except Exception:  # AWS is still failing: assume the worst, say what to do
+        left = True
+    if left is None:
+        return f"AWS refused the apply ({exc}); it was rolled back: nothing was changed"
+    return (
+        f"AWS failed during the apply ({exc}) and it could not be rolled back; "
+        "`rebound plan` shows where it stopped, and the next apply finishes it"
     )
 
 
@@ -274,7 +384,10 @@ def _fmt(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _show_plan(the_plan, file: str) -> None:
+def _show_plan(the_plan, file: str, pending: Any = None) -> None:
+    if the_plan.empty and pending is not None:
+        out.print(f"No changes besides that: the live config will then match {file}.")
+        return
     if the_plan.empty:
         out.print(f"No changes: the live config already matches {file}.")
         return

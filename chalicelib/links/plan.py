@@ -7,7 +7,7 @@ shows up as updates to the links it touches, with the field that changed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.links.pixels import pixels_for
@@ -75,9 +75,14 @@ class Change:
     after: dict[str, Any] | None
     version: int | None  # the live version this change was planned against
     diffs: tuple[FieldDiff, ...] = ()
+    # A link's domain (pk, version) as planned: the link embeds its site, so it is written only
+    # while the domain is still what it was planned against.
+    guard: tuple[str, int | None] | None = None
 
     def write(self) -> Write:
-        return Write(self.pk, self.kind, self.after, self.version, previous=self.before)
+        return Write(
+            self.pk, self.kind, self.after, self.version, previous=self.before, guard=self.guard
+        )
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ def make_plan(file_specs: Specs, live: dict[str, LiveItem], prune: bool = False)
             changes.append(
                 Change("delete", pk, current.kind, label, current.doc, None, current.version)
             )
+    changes = _guard_links(changes, live)
     order = {k: i for i, k in enumerate(KINDS)}
     # Creates parents first, deletes children first: the store never has a link without its domain
     # even between two transactions.
@@ -190,6 +196,23 @@ def make_plan(file_specs: Specs, live: dict[str, LiveItem], prune: bool = False)
         )
     )
     return Plan(tuple(changes))
+
+
+def _guard_links(changes: list[Change], live: dict[str, LiveItem]) -> list[Change]:
+    """Each link create or update carries its domain's version as this plan leaves it."""
+    domains: dict[str, int | None] = {
+        pk: i.version for pk, i in live.items() if i.kind == KIND_DOMAIN
+    }
+    for c in changes:
+        if c.kind == KIND_DOMAIN:
+            domains[c.pk] = None if c.after is None else (c.version or 0) + 1
+    out = []
+    for c in changes:
+        if c.kind == KIND_LINK and c.after is not None:
+            pk = domain_key(c.after["spec"]["domain"])
+            c = replace(c, guard=(pk, domains.get(pk)))
+        out.append(c)
+    return out
 
 
 def _label(item: LiveItem) -> str:
