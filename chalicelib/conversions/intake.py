@@ -1,13 +1,21 @@
 """``POST /_/conversions``: the I/O around the pure parts (signature, postback, record).
 
 Per postback, in this order: size (413) → the domain's secret and the signature (401) →
-content type (415) → body (400) → the click in the click index → the ``event_id`` marker (a
-conditional put: the same event id twice is accepted once) → one PutRecord (SQS when Kinesis
-refuses, as for clicks) → 202.
+content type (415) → body (400) → the click in the click index → a *pending* claim on the
+``event_id`` (a conditional put) → one PutRecord (SQS when Kinesis refuses, as for clicks) → the
+claim confirmed → 202.
 
-Anything AWS fails at answers 503 with ``Retry-After``: the merchant retries with the same
-``event_id``, which is safe. A conversion that reached neither Kinesis nor SQS releases its
-marker first, so that retry is not taken for a duplicate.
+The claim follows Powertools' idempotency utility: a confirmed claim answers the same event id
+with ``202 duplicate``; a pending one means "in flight": ``503`` with ``Retry-After`` while its
+claimant may still be running, and taken over (the conversion published again, with the same
+``conversion_id`` and ``ts``) once ``IN_FLIGHT_SECONDS`` have passed, which no invocation outlives.
+So a merchant is never told "duplicate" for a conversion that did not reach the stream, whatever
+died in between; at worst a conversion reaches the stream twice, and every consumer keys it by
+its event id (the lake's compaction, the dispatcher's ledger).
+
+Anything AWS fails at before the publish answers 503 with ``Retry-After``: the merchant retries
+with the same ``event_id``, which is safe. A conversion that reached neither Kinesis nor SQS
+releases its claim, so that retry is published at once.
 """
 
 from __future__ import annotations
@@ -20,15 +28,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.clicks.event import iso_millis
 from chalicelib.clicks.ids import new_click_id
 from chalicelib.clicks.stream import ClickPublisher
 from chalicelib.conversions.postback import FieldError, Invalid, Postback, parse_postback
-from chalicelib.conversions.record import attributable, build_conversion, click_from_index
+from chalicelib.conversions.record import (
+    build_conversion,
+    click_from_index,
+    unattributed_reason,
+)
 from chalicelib.conversions.signature import HEADER, SignatureError, verify
 from chalicelib.links.cache import LinkCache, StoreUnavailable
 from chalicelib.links.record import domain_key, get_doc
 from chalicelib.redirect.request import normalize_headers, normalize_host
-from chalicelib.resources import error_code
 from chalicelib.secrets import SecretError
 
 log = logging.getLogger(__name__)
@@ -38,6 +50,10 @@ MAX_BODY_BYTES = 64 * 1024
 # a postback without event_time is "now", and is recognised for this long.
 MARKER_TTL = timedelta(days=30)
 RETRY_AFTER_SECONDS = 5
+# How long a pending claim is its claimant's: longer than the function's timeout (10 s,
+# infra/template.yaml), so only the claim of an invocation that died is ever taken over.
+IN_FLIGHT_SECONDS = 15
+PENDING, ACCEPTED = "pending", "accepted"
 JSON = "application/json"
 BASE_HEADERS = {
     "Content-Type": JSON,
@@ -60,6 +76,24 @@ def marker_key(domain: str, event_id: str) -> str:
 
 class Unavailable(Exception):
     """AWS failed: the postback may be retried as it is."""
+
+
+class InFlight(Exception):
+    """Another postback with this event id holds a pending claim that may still be published."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"claimed by a postback still in flight for {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The event id is this postback's to publish, as ``conversion_id`` received at ``received``
+    (an earlier claimant's, when its claim was taken over: the same conversion either way)."""
+
+    conversion_id: str
+    received: datetime
+    taken_over: bool = False
 
 
 class Intake:
@@ -92,6 +126,14 @@ class Intake:
         """Answer one postback; never raises."""
         try:
             return self._receive(normalize_headers(headers), _bytes(body))
+        except InFlight as exc:
+            log.info("conversion postback deferred (503): %s", exc)
+            return _error(
+                503,
+                "event_id",
+                "a postback with this event_id is in progress: retry with the same event_id",
+                {"Retry-After": str(exc.retry_after)},
+            )
         except Unavailable as exc:
             log.warning("conversion postback deferred (503): %s", exc)
             return _error(
@@ -135,39 +177,43 @@ class Intake:
         click = None
         if postback.click_id:
             found = click_from_index(self._click_item(postback.click_id))
-            if attributable(found, domain, postback.event_time):
+            unattributed = unattributed_reason(found, domain, postback.event_time)
+            if unattributed is None:
                 click = found
-        conversion_id = new_click_id(now)
+            else:
+                log.info("conversion on %s not attributed: %s", domain, unattributed)
+        key = marker_key(domain, postback.event_id)
+        claim = self._claim(key, new_click_id(now), now)
+        if not isinstance(claim, Claim):
+            log.info("conversion %s on %s is a duplicate", claim["conversion_id"], domain)
+            return _reply(202, {**claim, "duplicate": True})
         record, envelope = build_conversion(
             postback,
-            conversion_id=conversion_id,
+            conversion_id=claim.conversion_id,
             domain=domain,
-            now=now,
+            now=claim.received,
             click=click,
             default_country=self._default_country(domain),
         )
-        key = marker_key(domain, postback.event_id)
-        earlier = self._mark(key, conversion_id, record["attributed"], now)
-        if earlier is not None:
-            log.info("conversion %s on %s is a duplicate", earlier["conversion_id"], domain)
-            return _reply(202, {**earlier, "duplicate": True})
-        where = self.publisher.publish(envelope, conversion_id)
+        where = self.publisher.publish(envelope, claim.conversion_id)
         if where == "lost":
-            self._unmark(key, conversion_id)
-            raise Unavailable(f"conversion {conversion_id} reached neither Kinesis nor SQS")
+            self._release(key, claim)
+            raise Unavailable(f"conversion {claim.conversion_id} reached neither Kinesis nor SQS")
+        self._confirm(key, claim, record["attributed"])
         log.info(
-            "conversion %s accepted on %s: event=%s attributed=%s platforms=%s via %s",
-            conversion_id,
+            "conversion %s accepted on %s: event=%s attributed=%s platforms=%s via %s%s",
+            claim.conversion_id,
             domain,
             postback.event,
             record["attributed"],
             ",".join(record["platforms"]) or "-",
             where,
+            " (published again: its first claimant died in flight)" if claim.taken_over else "",
         )
         return _reply(
             202,
             {
-                "conversion_id": conversion_id,
+                "conversion_id": claim.conversion_id,
                 "attributed": record["attributed"],
                 "duplicate": False,
             },
@@ -206,12 +252,36 @@ class Intake:
                 TableName=self.click_index_table, Key={"click_id": {"S": click_id}}
             ).get("Item")
         except Exception as exc:
-            raise Unavailable(f"click index unavailable: {error_code(exc)}") from None
+            raise Unavailable(f"click index unavailable: {_code(exc)}") from None
 
-    def _mark(
-        self, key: str, conversion_id: str, attributed: bool, now: datetime
-    ) -> dict[str, Any] | None:
-        """Claim the event id; None when claimed now, else what the first postback was told."""
+    # --- The event-id claim: pending → published → accepted ---------------------------------
+
+    def _claim(self, key: str, conversion_id: str, now: datetime) -> Claim | dict[str, Any]:
+        """This postback's ``Claim`` on the event id, or (a duplicate) what the first postback
+        was told. Raises InFlight while another claimant may still publish, Unavailable when
+        DynamoDB fails."""
+        epoch = int(now.timestamp())
+        for _ in range(3):  # each turn loses only to a claim that changed in between
+            item = self._put_claim(key, conversion_id, now)
+            if item is None:
+                return Claim(conversion_id, now)
+            if not item:  # released in between: claim again
+                continue
+            if item.get("status", {}).get("S", ACCEPTED) != PENDING:  # no status: the old marker
+                return {
+                    "conversion_id": item["conversion_id"]["S"],
+                    "attributed": bool(item.get("attributed", {}).get("BOOL", False)),
+                }
+            until = int(item["in_flight_until"]["N"])
+            if until > epoch:
+                raise InFlight(max(1, until - epoch))
+            taken = self._take_over(key, item, now)
+            if taken is not None:
+                return taken
+        raise Unavailable("event id marker changed concurrently")
+
+    def _put_claim(self, key: str, conversion_id: str, now: datetime) -> dict[str, Any] | None:
+        """None when claimed now; else the marker in the way ({} if it vanished)."""
         epoch = int(now.timestamp())
         try:
             self.ddb.put_item(
@@ -219,40 +289,111 @@ class Intake:
                 Item={
                     "pk": {"S": key},
                     "conversion_id": {"S": conversion_id},
-                    "attributed": {"BOOL": attributed},
+                    "ts": {"S": iso_millis(now)},
+                    "status": {"S": PENDING},
+                    "in_flight_until": {"N": str(epoch + IN_FLIGHT_SECONDS)},
+                    "attributed": {"BOOL": False},
                     "expires_at": {"N": str(epoch + int(MARKER_TTL.total_seconds()))},
                 },
                 # An expired marker that DynamoDB's TTL sweep has not removed yet is free again.
                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
                 ExpressionAttributeValues={":now": {"N": str(epoch)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
             return None
         except Exception as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise Unavailable(f"state table unavailable: {error_code(exc)}") from None
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise Unavailable(f"state table unavailable: {_code(exc)}") from None
+            item = (getattr(exc, "response", None) or {}).get("Item")
+        if item:
+            return item
         try:
-            item = self.ddb.get_item(
-                TableName=self.state_table, Key={"pk": {"S": key}}, ConsistentRead=True
-            ).get("Item")
+            return (
+                self.ddb.get_item(
+                    TableName=self.state_table, Key={"pk": {"S": key}}, ConsistentRead=True
+                ).get("Item")
+                or {}
+            )
         except Exception as exc:
-            raise Unavailable(f"state table unavailable: {error_code(exc)}") from None
-        if not item:  # released by a failed publish in between: let the merchant retry
-            raise Unavailable("event id marker changed concurrently")
-        return {
-            "conversion_id": item["conversion_id"]["S"],
-            "attributed": bool(item.get("attributed", {}).get("BOOL", False)),
-        }
+            raise Unavailable(f"state table unavailable: {_code(exc)}") from None
 
-    def _unmark(self, key: str, conversion_id: str) -> None:
+    def _take_over(self, key: str, item: dict[str, Any], now: datetime) -> Claim | None:
+        """The claim of a claimant that died in flight, with its conversion id and time; None
+        when another retry took it first."""
+        try:
+            self.ddb.update_item(
+                TableName=self.state_table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET in_flight_until = :until",
+                ConditionExpression="#s = :pending AND in_flight_until = :was",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":until": {"N": str(int(now.timestamp()) + IN_FLIGHT_SECONDS)},
+                    ":pending": {"S": PENDING},
+                    ":was": item["in_flight_until"],
+                },
+            )
+        except Exception as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise Unavailable(f"state table unavailable: {_code(exc)}") from None
+        received = _instant(item.get("ts", {}).get("S")) or now
+        return Claim(item["conversion_id"]["S"], received, taken_over=True)
+
+    def _confirm(self, key: str, claim: Claim, attributed: bool) -> None:
+        """Published: the event id is a duplicate from now on. Failing here leaves the claim
+        pending; the conversion is on the stream, so the merchant still gets its 202, and a
+        later retry publishes it again (the same conversion: consumers dedup it)."""
+        try:
+            self.ddb.update_item(
+                TableName=self.state_table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET #s = :accepted, attributed = :attributed "
+                "REMOVE in_flight_until",
+                ConditionExpression="conversion_id = :id",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":accepted": {"S": ACCEPTED},
+                    ":attributed": {"BOOL": attributed},
+                    ":id": {"S": claim.conversion_id},
+                },
+            )
+        except Exception as exc:
+            log.warning(
+                "conversion %s published, its claim not confirmed: %s",
+                claim.conversion_id,
+                _code(exc),
+            )
+
+    def _release(self, key: str, claim: Claim) -> None:
+        """Nothing was published: the event id is free for the retry at once. Failing here is
+        safe too: the pending claim is taken over once its window has passed."""
         try:
             self.ddb.delete_item(
                 TableName=self.state_table,
                 Key={"pk": {"S": key}},
-                ConditionExpression="conversion_id = :id",
-                ExpressionAttributeValues={":id": {"S": conversion_id}},
+                ConditionExpression="conversion_id = :id AND #s = :pending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":id": {"S": claim.conversion_id},
+                    ":pending": {"S": PENDING},
+                },
             )
         except Exception as exc:
-            log.error("could not release event id marker of %s: %s", conversion_id, error_code(exc))
+            log.error("could not release the claim of %s: %s", claim.conversion_id, _code(exc))
+
+
+def _code(exc: BaseException) -> str:
+    """An AWS error's code, else the exception's type name (a timeout has no response)."""
+    response = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Code") or type(exc).__name__
+
+
+def _instant(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
 
 
 # --- Replies ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import difflib
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -57,7 +58,10 @@ MAX_USER_VALUE = 256
 MAX_VALUE = 1e12
 _EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
+# The dedup key, and it travels into ledger keys and object names downstream: ASCII letters and
+# digits, and the punctuation order and lead ids use, but no "/", "\\", space or dot-dot path.
+_EVENT_ID = re.compile(r"[A-Za-z0-9_.:#@+=~-]+")
 # Seconds this large are milliseconds (year 5138 and later).
 _MILLIS_THRESHOLD = 100_000_000_000
 
@@ -133,7 +137,7 @@ def decode_json(body: bytes) -> dict[str, Any]:
 
 def parse_postback(body: bytes, now: datetime) -> Postback:
     """Decode and validate a postback body; raises Invalid listing every field error."""
-    data = decode_json(body)
+    data, unreadable = _without_lone_surrogates(decode_json(body))
     errors: list[FieldError] = []
     check = _Checker(errors)
 
@@ -159,6 +163,10 @@ def parse_postback(body: bytes, now: datetime) -> Postback:
     elif data.get("value") is not None and data.get("currency") is None:
         errors.append(FieldError("currency", "required with value (ISO 4217, e.g. EUR)"))
 
+    if unreadable:
+        # Only the encoding error for those fields: "required" and the like would mislead.
+        named = {e.field for e in unreadable}
+        errors[:] = [e for e in errors if e.field not in named] + unreadable
     if errors:
         raise Invalid(_in_field_order(errors))
     assert event is not None and event_id is not None and event_time is not None
@@ -173,6 +181,44 @@ def parse_postback(body: bytes, now: datetime) -> Postback:
         client_user_agent=user_agent,
         user=user,
     )
+
+
+def _without_lone_surrogates(data: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    """``data`` without the string values that hold a lone surrogate, and an error for each.
+
+    ``"x\\ud800"`` is valid JSON but no text: it cannot be encoded as UTF-8, so it could be
+    neither hashed, nor stored, nor put on the stream. Keys are left to the unknown-field check
+    (no known key has one), which names them with ``_short``."""
+    errors: list[FieldError] = []
+    clean: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "user" and isinstance(value, dict):
+            user = {}
+            for name, item in value.items():
+                if _unencodable(item):
+                    errors.append(_not_text(f"user.{_short(name)}"))
+                else:
+                    user[name] = item
+            clean[key] = user
+        elif _unencodable(value):
+            errors.append(_not_text(_short(key)))
+        else:
+            clean[key] = value
+    return clean, errors
+
+
+def _unencodable(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _not_text(name: str) -> FieldError:
+    return FieldError(name, "is not valid Unicode text (a lone surrogate such as \\ud800)")
 
 
 class _Checker:
@@ -213,8 +259,12 @@ class _Checker:
             return self.fail("event_id", "must not be empty")
         if len(text) > MAX_EVENT_ID:
             return self.fail("event_id", f"must be at most {MAX_EVENT_ID} characters")
-        if _CONTROL.search(text):
-            return self.fail("event_id", "must not contain control characters")
+        if not _EVENT_ID.fullmatch(text):
+            return self.fail(
+                "event_id",
+                "may hold ASCII letters, digits and _ . : # @ + = ~ - only "
+                '(no spaces, "/" or "\\")',
+            )
         return text
 
     def event_time(self, value: Any, now: datetime) -> datetime | None:
@@ -333,8 +383,11 @@ class _Checker:
                 self.fail(name, "must be a string")
             elif len(item) > MAX_USER_VALUE:
                 self.fail(name, f"must be at most {MAX_USER_VALUE} characters")
+            elif _CONTROL.search(item):
+                self.fail(name, "must not contain control characters")
             elif item.strip():
-                out[key] = item
+                # One spelling of "ü" (composed), so both hash alike for every platform.
+                out[key] = unicodedata.normalize("NFC", item)
         return out
 
 
@@ -349,6 +402,8 @@ def _unknown_field_message(key: str) -> str:
 
 
 def _short(key: str) -> str:
+    """A key as a field name: at most 64 characters, lone surrogates written as ``\\ud800``."""
+    key = key.encode("utf-8", "backslashreplace").decode("utf-8")
     return key if len(key) <= 64 else key[:61] + "..."
 
 

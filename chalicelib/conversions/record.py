@@ -22,6 +22,10 @@ DENIED = "denied"
 # Platforms match a conversion to a click up to 90 days old (Google's longest window, Meta's fbc
 # limit); the click index keeps clicks exactly that long.
 ATTRIBUTION_WINDOW = timedelta(days=90)
+# A click stamped by Rebound's clock may look a little later than a conversion stamped by the
+# merchant's: the same 5 minutes the signature and event_time tolerate. Later than that, the click
+# cannot have led to the conversion.
+CLOCK_SKEW = timedelta(minutes=5)
 # What the dispatcher takes from the original click (the click index has no full IP, ever).
 CLICK_FIELDS = (
     "click_id",
@@ -49,11 +53,27 @@ def click_from_index(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def attributable(click: Mapping[str, Any] | None, domain: str, event_time: datetime) -> bool:
-    """A click on this domain, at most 90 days before the conversion."""
-    if not click or str(click.get("domain", "")).lower() != domain:
-        return False
+    """A click on this domain, before the conversion (give or take ``CLOCK_SKEW``), at most
+    90 days before it."""
+    return unattributed_reason(click, domain, event_time) is None
+
+
+def unattributed_reason(
+    click: Mapping[str, Any] | None, domain: str, event_time: datetime
+) -> str | None:
+    """Why ``click`` cannot be the conversion's (safe to log: no personal data); None if it can."""
+    if not click:
+        return "no such click"
+    if str(click.get("domain", "")).lower() != domain:
+        return "the click is on another domain"
     clicked = _instant(click.get("ts"))
-    return clicked is not None and event_time - clicked <= ATTRIBUTION_WINDOW
+    if clicked is None:
+        return "the click has no time"
+    if clicked > event_time + CLOCK_SKEW:
+        return "the click came after the conversion"
+    if event_time - clicked > ATTRIBUTION_WINDOW:
+        return "the click is older than the 90-day window"
+    return None
 
 
 def build_conversion(

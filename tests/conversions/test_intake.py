@@ -264,7 +264,8 @@ def test_the_event_id_marker_expires_with_a_ttl(http):
     )["Item"]
     ttl = int(item["expires_at"]["N"]) - time.time()
     assert 29 * 86400 < ttl <= 30 * 86400
-    assert set(item) == {"pk", "conversion_id", "attributed", "expires_at"}
+    assert set(item) == {"pk", "conversion_id", "ts", "status", "attributed", "expires_at"}
+    assert item["status"] == {"S": "accepted"}  # confirmed once published
 
 
 def test_an_expired_marker_not_yet_swept_by_ttl_frees_the_event_id(http):
@@ -446,7 +447,7 @@ def test_dynamodb_down_is_a_503_never_a_500(http, intake, monkeypatch):
 
 def test_the_local_server_delivers_the_exact_bytes_that_were_signed(app_module):
     # Non-ASCII and odd spacing: the signature covers the raw bytes, not a re-encoding.
-    body = '{ "event":"lead",\n  "event_id":"é-1", "user":{"city":"Zürich"} }'.encode()
+    body = '{ "event":"lead",\n  "event_id":"lead-1", "user":{"city":"Zürich"} }'.encode()
     with serve(app_module) as port:
 
         def request(secret: str) -> urllib.request.Request:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.conversions.postback import Invalid, parse_postback
+from chalicelib.conversions.postback import USER_FIELDS, Invalid, parse_postback
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CLICK_ID = "01KAQ3V7R9Y2C8M4T6W0XBZDEF"
@@ -149,7 +149,7 @@ def test_error_messages_never_echo_the_values():
         ({"event": "lead", "event_id": "o", "value": 1e13, "currency": "EUR"}, "value", "large"),
         ({"event": "lead", "event_id": "o" * 129}, "event_id", "128"),
         ({"event": "lead", "event_id": "   "}, "event_id", "empty"),
-        ({"event": "lead", "event_id": "a\nb"}, "event_id", "control"),
+        ({"event": "lead", "event_id": "a\nb"}, "event_id", "letters, digits"),
         ({"event": "lead", "event_id": 12345}, "event_id", "string"),
         ({"event": "1st-visit", "event_id": "o"}, "event", "custom name"),
         ({"event": "x" * 41, "event_id": "o"}, "event", "custom name"),
@@ -190,3 +190,74 @@ def test_a_key_given_twice_is_an_error_not_last_wins():
     assert errors(b'{"event":"lead","event_id":"a","event_id":"b"}') == {
         "event_id": "given more than once"
     }
+
+
+# --- Odd Unicode and hostile ids ------------------------------------------------------------------
+
+LONE = "x\\ud800"  # a lone surrogate as JSON writes it: valid JSON, not encodable text
+VALID = {
+    "click_id": CLICK_ID,
+    "event": "purchase",
+    "event_id": "order-1",
+    "event_time": "2026-11-23T11:00:00Z",
+    "value": 1,
+    "currency": "EUR",
+    "client_ip_address": "198.51.100.4",
+    "client_user_agent": "Mozilla/5.0",
+}
+STRING_FIELDS = [*VALID, *(f"user.{name}" for name in USER_FIELDS)]
+
+
+def _with_raw(field: str, raw_json_string: str) -> bytes:
+    """VALID with ``field`` (``user.x`` nested) set to a JSON string literal written by hand."""
+    top = {k: v for k, v in VALID.items() if k != field}
+    text = json.dumps(top)[:-1]
+    if field.startswith("user."):
+        return f'{text}, "user": {{"{field[5:]}": "{raw_json_string}"}}}}'.encode()
+    return f'{text}, "{field}": "{raw_json_string}"}}'.encode()
+
+
+@pytest.mark.parametrize("field", STRING_FIELDS)
+def test_a_lone_surrogate_in_any_string_field_is_a_400_naming_that_field(field):
+    found = errors(_with_raw(field, LONE))
+    assert list(found) == [field]
+    assert "Unicode" in found[field]
+
+
+def test_a_lone_surrogate_in_a_key_is_named_readably():
+    found = errors(b'{"event": "lead", "event_id": "o", "x\\udc00": 1, "user": {"e\\ud800": "a"}}')
+    assert set(found) == {"x\\udc00", "user.e\\ud800"}
+    json.dumps(found, ensure_ascii=False).encode("utf-8")  # the reply can be sent
+
+
+def test_a_surrogate_pair_is_ordinary_text():
+    p = parse(_with_raw("user.city", "Z\\ud83d\\ude00rich"))
+    assert p.user["city"] == "Z\U0001f600rich"
+
+
+@pytest.mark.parametrize("field", [f"user.{name}" for name in USER_FIELDS])
+def test_control_characters_in_user_data_are_refused(field):
+    assert "control" in errors(_with_raw(field, "jane\\u0000doe"))[field]
+
+
+def test_user_data_is_read_in_nfc_so_both_spellings_hash_alike():
+    decomposed = parse(_with_raw("user.city", "Zu\\u0308rich"))
+    composed = parse(_with_raw("user.city", "Z\\u00fcrich"))
+    assert decomposed.user["city"] == composed.user["city"] == "Z\u00fcrich"
+
+
+@pytest.mark.parametrize(
+    "event_id",
+    ["../../etc/passwd", "a/b", "a\\b", "order 1", "é-1", "#1001\u200b", "\u0430bc", "o\x7f"],
+)
+def test_an_event_id_outside_the_safe_characters_is_a_400(event_id):
+    message = errors({"event": "lead", "event_id": event_id})["event_id"]
+    assert "letters, digits" in message
+    assert event_id not in message
+
+
+@pytest.mark.parametrize(
+    "event_id", ["1001", "#1001", "order-1001", "pi_3Mt.x", "lead:42@shop", "a+b=c~d", "o" * 128]
+)
+def test_ordinary_order_and_lead_ids_are_accepted(event_id):
+    assert parse({"event": "lead", "event_id": event_id}).event_id == event_id

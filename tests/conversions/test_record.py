@@ -6,7 +6,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.conversions.postback import Postback
-from chalicelib.conversions.record import attributable, build_conversion, click_from_index
+from chalicelib.conversions.record import (
+    CLOCK_SKEW,
+    attributable,
+    build_conversion,
+    click_from_index,
+    unattributed_reason,
+)
 from chalicelib.lake.schema import CONVERSION_COLUMNS
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 250000, tzinfo=UTC)
@@ -137,3 +143,32 @@ def test_attribution_needs_the_same_domain_and_a_click_at_most_90_days_old():
 def test_an_index_item_without_ts_or_id_is_no_click():
     assert click_from_index({"click_id": {"S": CLICK_ID}}) is None
     assert click_from_index(None) is None
+
+
+def test_a_click_after_the_conversion_is_not_its_cause():
+    click = click_from_index(INDEX_ITEM)
+    clicked = datetime(2026, 11, 20, 8, tzinfo=UTC)
+    assert not attributable(click, "go.example", clicked - timedelta(hours=1))
+    assert unattributed_reason(click, "go.example", clicked - timedelta(hours=1)) == (
+        "the click came after the conversion"
+    )
+
+
+def test_clocks_may_differ_by_the_documented_skew_and_no_more():
+    click = click_from_index(INDEX_ITEM)
+    clicked = datetime(2026, 11, 20, 8, tzinfo=UTC)
+    assert timedelta(minutes=5) == CLOCK_SKEW
+    assert attributable(click, "go.example", clicked)
+    assert attributable(click, "go.example", clicked - CLOCK_SKEW)
+    assert not attributable(click, "go.example", clicked - CLOCK_SKEW - timedelta(seconds=1))
+
+
+def test_each_unattributed_conversion_says_why():
+    click = click_from_index(INDEX_ITEM)
+    clicked = datetime(2026, 11, 20, 8, tzinfo=UTC)
+    assert unattributed_reason(None, "go.example", clicked) == "no such click"
+    assert unattributed_reason(click, "other.example", clicked) == "the click is on another domain"
+    assert unattributed_reason(click, "go.example", clicked + timedelta(days=91)) == (
+        "the click is older than the 90-day window"
+    )
+    assert unattributed_reason(click, "go.example", clicked + timedelta(days=1)) is None
