@@ -106,7 +106,8 @@ def conversion_intake():
     from chalicelib.secrets import default_secrets
 
     return Intake(
-        dynamodb=resources.client("dynamodb"),
+        # Short, explicit timeouts: the postback shares the redirect's 10 s function.
+        dynamodb=resources.client("dynamodb", hot=True),
         kinesis=resources.client("kinesis", hot=True),
         sqs=resources.client("sqs", hot=True),
         secrets=default_secrets(),
