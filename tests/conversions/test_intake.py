@@ -345,6 +345,19 @@ def test_a_click_older_than_90_days_is_not_attributed(http):
     assert r.json_body["attributed"] is False
 
 
+def test_a_conversion_before_its_click_is_accepted_unattributed_and_says_why(http, caplog):
+    caplog.set_level(logging.INFO, logger="chalicelib")
+    click_id = click(http)
+    archive_stream()
+    an_hour_ago = int(time.time()) - 3600
+    r = post(http, lead("before", click_id=click_id, event_time=an_hour_ago))
+    assert r.status_code == 202 and r.json_body["attributed"] is False
+    (event,) = stream_events("conversion")
+    assert event["click"] is None and event["conversion"]["click_id"] == click_id
+    assert "not attributed: the click came after the conversion" in caplog.text
+    assert post(http, lead("after", click_id=click_id)).json_body["attributed"] is True
+
+
 def test_a_click_on_another_domain_is_not_attributed(http):
     click_id = click(http, host="shop.localhost")
     archive_stream()
