@@ -1,7 +1,9 @@
 """The click record v1 (DESIGN §7, ``docs/clicks.md``) and the stream envelope around it.
 
 The record is what the lake and the click index keep: no full IP address, ever (``ip_prefix``
-instead). The envelope adds the full IP and user agent for the click-time platform events; the
+instead), and no email address or phone number: ``destination`` leaves out the values of the
+visitor's forwarded parameters, and an email- or phone-shaped ``utm_*`` value or orphan slug is
+redacted (``clicks/text.py``). The envelope adds the full IP and user agent for the click-time platform events; the
 archiver strips it. Unknown domains produce no event; orphan visits (unknown slug, ``/``) do.
 """
 
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.clicks.agent import HINT_HEADERS, parse_agent
+from chalicelib.clicks.text import redact_personal
 
 if TYPE_CHECKING:  # types only: consumers of click records never load the redirect
     from chalicelib.redirect.decision import Decision
@@ -40,7 +43,8 @@ def build_click(
         return None
     spec = decision.link or {}
     click_ids = facts.platform_click_ids
-    utm = decision.utm
+    region = visitor.country  # numbers written without a country code are read as local
+    utm = {param: redact_personal(value, region) for param, value in decision.utm.items()}
     # Parsed here only if the link's rules needed it; else the archiver fills these three in from
     # the envelope's user agent and device hints (the same parser: the same answer).
     agent = visitor.parsed_agent
@@ -49,12 +53,12 @@ def build_click(
         "click_id": click_id,
         "ts": iso_millis(now),
         "domain": facts.host,
-        "slug": spec.get("slug") or facts.slug or "",
+        "slug": spec.get("slug") or redact_personal(facts.slug, region) or "",
         "campaign": spec.get("campaign"),
         "tags": list(spec.get("tags") or []),
         "rule": decision.rule,
         "status": decision.status,
-        "destination": decision.location,
+        "destination": decision.recorded_location,
         "visitor_id": visitor.visitor_id,
         "is_bot": visitor.is_bot,
         "bot_name": visitor.bot_name,

@@ -34,26 +34,42 @@ class ClickPublisher:
         self._queue_url: str | None = None
 
     def publish(self, event: dict[str, Any], key: str) -> str:
-        """Returns where the event went: "stream", "fallback" or "lost" (logged)."""
-        data = encode(event)
+        """Returns where the event went: "stream", "fallback" or "lost" (logged). Never raises:
+        a redirect never fails for its click."""
+        try:
+            data = encode(event)
+        except Exception as exc:  # not JSON-serialisable: a bug upstream, still not the visitor's
+            log.error("click %s not published: it could not be encoded (%s)", key, _code(exc))
+            return "lost"
         try:
             self.kinesis.put_record(StreamName=self.stream, Data=data, PartitionKey=key)
             return "stream"
         except Exception as exc:
-            log.warning("kinesis put failed for %s, using the fallback queue: %s", key, exc)
+            log.warning("kinesis put failed for %s (%s), using the fallback queue", key, _code(exc))
         try:
             self.sqs.send_message(QueueUrl=self.queue_url(), MessageBody=data.decode("utf-8"))
             return "fallback"
-        except Exception:
-            # Both down: the last place left is the function's log. Never the full IP there.
-            safe = {k: v for k, v in event.items() if k not in ("ip",)}
-            log.error("click not published: %s", json.dumps(safe, default=str))
+        except Exception as exc:
+            # Both down: the click is lost. The log says which and why, never what it held (the
+            # envelope carries the IP, the user agent and whatever the visitor put in the URL).
+            log.error(
+                "click %s not published: kinesis and the fallback queue failed (%s)",
+                key,
+                _code(exc),
+            )
             return "lost"
 
     def queue_url(self) -> str:
         if self._queue_url is None:
             self._queue_url = self.sqs.get_queue_url(QueueName=self.fallback_queue)["QueueUrl"]
         return self._queue_url
+
+
+def _code(exc: Exception) -> str:
+    """An AWS error code (``ThrottlingException``) or the exception's type: never its message."""
+    response = getattr(exc, "response", None)
+    code = (response.get("Error") or {}).get("Code") if isinstance(response, dict) else None
+    return str(code) if code else type(exc).__name__
 
 
 def republish(kinesis: Any, stream: str, bodies: list[tuple[str, str]]) -> list[str]:
@@ -70,9 +86,8 @@ def republish(kinesis: Any, stream: str, bodies: list[tuple[str, str]]) -> list[
             event = json.loads(body)
             key = _partition_key(event)
         except (ValueError, KeyError, TypeError):
-            log.error(
-                "fallback message %s is not a click event; dropping it: %.200s", message_id, body
-            )
+            # Its body may hold a click's IP and user agent: the id only, never the content.
+            log.error("fallback message %s is not a click event; dropping it", message_id)
             continue
         records.append({"Data": body.encode("utf-8"), "PartitionKey": key})
         ids.append(message_id)
@@ -81,7 +96,7 @@ def republish(kinesis: Any, stream: str, bodies: list[tuple[str, str]]) -> list[
     try:
         resp = kinesis.put_records(StreamName=stream, Records=records)
     except Exception as exc:
-        log.warning("re-publish failed, will retry: %s", exc)
+        log.warning("re-publish failed (%s), will retry", _code(exc))
         return ids
     for message_id, result in zip(ids, resp.get("Records", []), strict=False):
         if result.get("ErrorCode"):

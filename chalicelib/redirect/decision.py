@@ -43,6 +43,8 @@ class Decision:
     body: str = ""
     link: Mapping[str, Any] | None = None  # the link spec, when the slug named one
     utm: dict[str, str | None] = field(default_factory=dict)
+    # The location without the visitor's forwarded values: what the click record keeps.
+    recorded_location: str | None = None
 
     @property
     def is_recorded(self) -> bool:
@@ -192,7 +194,9 @@ def _redirect_decision(
         "Referrer-Policy": "strict-origin-when-cross-origin",
     }
     _add_cookies(headers, visitor)
-    return Decision(status, rule, destination.location, headers, "", spec, destination.utm)
+    return Decision(
+        status, rule, destination.location, headers, "", spec, destination.utm, destination.record
+    )
 
 
 def _pixel_page(

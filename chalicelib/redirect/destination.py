@@ -13,6 +13,13 @@ Precedence, when a parameter name is set more than once:
   configured attribution is never overridden by whatever was appended to the short link;
 - ``rb_*`` parameters are Rebound's: a visitor's are never forwarded (``rb_consent``, a forged
   ``rb_cid``), and ``rb_cid`` is ours alone when ``track_conversions`` is on.
+
+The click record keeps ``Destination.record``: the same URL without the values of the visitor's
+forwarded parameters (they may be anything, an email address included; DESIGN §7).
+
+A configured URL whose host is not ASCII (IDN, or a confusable: fullwidth dot, zero-width space)
+is written with the ASCII host a browser would visit (IDNA), so what the Location says is where
+the visitor goes; a host that does not map to a valid host name stays percent-encoded.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote_plus
 
-from chalicelib.redirect.request import PLATFORM_CLICK_IDS, RequestFacts
+from chalicelib.redirect.request import PLATFORM_CLICK_IDS, RequestFacts, normalize_host
 
 UTM_FIELDS = ("source", "medium", "campaign", "term", "content")
 UTM_PARAMS = tuple(f"utm_{field}" for field in UTM_FIELDS)
@@ -35,6 +42,7 @@ _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 class Destination(NamedTuple):
     location: str
     utm: dict[str, str | None]  # utm_source... as the destination ends up with (else as brought)
+    record: str  # the location without the visitor's forwarded values: what the click keeps
 
 
 def build_destination(
@@ -75,22 +83,49 @@ def build_destination(
         else:
             effective[param] = brought[param]
 
+    forwarded: list[tuple[str, str]] = []
     if forward_query:
         taken = set(own_values) | {name for name, _ in added}
-        added.extend(
+        forwarded = [
             (name, value)
             for name, value in facts.query
             if name not in taken
             and not name.lower().startswith(RESERVED_PREFIX)
             and name.lower() not in _CLICK_ID_NAMES
-        )
-    added.extend(facts.platform_click_id_params)
+        ]
+    ours = list(facts.platform_click_id_params)
     if click_id:
-        added.append((CLICK_PARAM, click_id))
+        ours.append((CLICK_PARAM, click_id))
 
+    base = ascii_host(base)
+    tail = f"#{fragment}" if has_fragment else ""
+    location = _assemble(base, own, added + forwarded + ours, tail)
+    record = _assemble(base, own, added + ours, tail) if forwarded else location
+    return Destination(location=location, utm=effective, record=record)
+
+
+def _assemble(base: str, own: list[str], added: list[tuple[str, str]], tail: str) -> str:
     query = "&".join(own + [f"{_encode(name)}={_encode(value)}" for name, value in added])
-    location = base + (f"?{query}" if query else "") + (f"#{fragment}" if has_fragment else "")
-    return Destination(location=header_safe(location), utm=effective)
+    return header_safe(base + (f"?{query}" if query else "") + tail)
+
+
+def ascii_host(base: str) -> str:
+    """``https://bücher.example/x`` -> ``https://xn--bcher-kva.example/x``: a non-ASCII host as
+    the host name a browser maps it to. Unchanged when ASCII, or when the mapping gives no valid
+    host name (e.g. a fullwidth ``@``, which would otherwise become a user-info separator)."""
+    scheme, sep, rest = base.partition("://")
+    if not sep:
+        return base
+    authority, slash, path = rest.partition("/")
+    if authority.isascii() or "@" in authority:
+        return base
+    host, colon, port = authority.rpartition(":") if ":" in authority else (authority, "", "")
+    if colon and not (port.isdigit() and port.isascii()):
+        return base
+    name = normalize_host(host)
+    if name is None or name.startswith("["):
+        return base
+    return f"{scheme}://{name}{colon}{port}{slash}{path}"
 
 
 def brought_utm(facts: RequestFacts) -> dict[str, str | None]:

@@ -228,3 +228,53 @@ def test_ts_is_utc_with_milliseconds():
 
     local = datetime(2026, 11, 15, 13, 0, 0, 9999, tzinfo=timezone(timedelta(hours=1)))
     assert iso_millis(local) == "2026-11-15T12:00:00.009Z"
+
+
+# --- No raw email or phone at rest (DESIGN §7) ---------------------------------------------------
+
+FORWARDING = {"forward_query": True, "utm": {"source": "newsletter"}, "track_conversions": True}
+
+
+def test_the_recorded_destination_never_keeps_the_visitors_forwarded_values():
+    doc = link(audiences=AUDIENCES, **FORWARDING)
+    request = facts(query="email=jane%40example.com&phone=%2B4915123456789&gclid=Cj0K&ref=tw")
+    click, _ = record(doc, request)
+    assert click["destination"] == (
+        f"https://shop.example/sale?utm_source=newsletter&gclid=Cj0K&rb_cid={CLICK_ID}"
+    )
+    seen = visitor(request, doc["site"])
+    location = decide(doc, doc["site"], request, seen, NOW, click_id=CLICK_ID).location
+    assert "email=jane%40example.com" in location and "ref=tw" in location  # the visitor's own
+
+
+def test_the_recorded_destination_keeps_the_links_own_query_and_fragment():
+    doc = link(url="https://shop.example/sale?coupon=SPRING#top", **FORWARDING)
+    click, _ = record(doc, facts(query="coupon=MINE&x=1"))
+    assert click["destination"] == (
+        f"https://shop.example/sale?coupon=SPRING&utm_source=newsletter&rb_cid={CLICK_ID}#top"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["jane@example.com", "Jane.Doe+promo@mail.example.co.uk", "+49 151 23456789", "015123456789",
+     "(212) 555-1234", "call +1 212 555 1234"],
+)  # fmt: skip
+def test_email_or_phone_shaped_utm_values_are_redacted_in_the_record(value):
+    for field in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"):
+        click, _ = record(link(forward_query=True), facts(query=[(field, value)]))
+        assert click[field] == "<redacted>", (field, value)
+        assert value not in json.dumps(click, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    "value", ["newsletter", "spring-2026", "120211234567890", "17123456789", "2026-11-23", "ad 42"]
+)
+def test_ordinary_utm_values_and_numeric_ids_are_kept(value):
+    click, _ = record(link(forward_query=True), facts(query=[("utm_content", value)]))
+    assert click["utm_content"] == value
+
+
+def test_a_phone_shaped_orphan_slug_is_redacted():
+    click, _ = record(request=facts("/015123456789"), found=False)
+    assert (click["slug"], click["rule"]) == ("<redacted>", "not_found")

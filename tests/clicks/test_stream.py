@@ -86,3 +86,42 @@ def test_when_both_kinesis_and_sqs_fail_the_click_is_logged_without_its_ip(names
     assert pub.publish(event("01D"), "01D") == "lost"
     assert "01D" in caplog.text
     assert "203.0.113.9" not in caplog.text
+
+
+def test_a_lost_click_is_logged_by_click_id_and_error_code_without_user_data(names, caplog):
+    class Down(Throttled):
+        def send_message(self, **kw):
+            raise ClientError(
+                {"Error": {"Code": "ServiceUnavailable", "Message": "x"}}, "SendMessage"
+            )
+
+        def get_queue_url(self, **kw):
+            return {"QueueUrl": "https://sqs.invalid/q"}
+
+    envelope = {
+        "kind": "click",
+        "click": {"click_id": "01L", "destination": "https://s.example/?email=jane@example.com"},
+        "ip": "203.0.113.9",
+        "user_agent": "Mozilla/5.0 (Jane's phone)",
+    }
+    pub = ClickPublisher(Down(), Down(), names.clicks_stream, names.clicks_fallback_queue)
+    with caplog.at_level("INFO"):
+        assert pub.publish(envelope, "01L") == "lost"
+    logged = caplog.text
+    assert "01L" in logged and "ServiceUnavailable" in logged
+    for private in ("203.0.113.9", "jane", "Mozilla", "s.example"):
+        assert private not in logged
+
+
+def test_an_event_that_cannot_be_encoded_is_lost_and_logged_never_raised(names, caplog):
+    pub = ClickPublisher(Throttled(), Throttled(), names.clicks_stream, names.clicks_fallback_queue)
+    assert pub.publish({"kind": "click", "click": {"x": object()}}, "01E") == "lost"
+    assert "01E" in caplog.text
+
+
+def test_a_lone_surrogate_is_published_as_valid_utf8(names):
+    kinesis = client("kinesis")
+    pub = ClickPublisher(kinesis, client("sqs"), names.clicks_stream, names.clicks_fallback_queue)
+    assert pub.publish({"kind": "click", "click": {"click_id": "01S", "x": "a\ud800"}}, "01S")
+    (record,) = stream_records(kinesis, names.clicks_stream)
+    assert record["click"]["x"] == "a\ufffd"

@@ -152,3 +152,46 @@ def test_a_configured_url_with_non_ascii_or_spaces_becomes_header_safe():
 def test_an_empty_query_and_bare_question_mark_add_nothing():
     assert build("https://shop.example/?").location == "https://shop.example/"
     assert build("https://shop.example/#x").location == "https://shop.example/#x"
+
+
+def test_the_record_keeps_the_links_url_utm_click_ids_and_rb_cid_but_not_the_visitors_values():
+    result = build(
+        "https://shop.example/sale?coupon=SPRING#top",
+        "email=jane%40example.com&utm_term=brought&gclid=Cj0K&coupon=MINE",
+        utm=UTM,
+        forward_query=True,
+        click_id="01JD0000000000000000000000",
+    )
+    assert "email=jane%40example.com" in result.location
+    assert result.record == (
+        "https://shop.example/sale?coupon=SPRING&utm_source=newsletter&utm_medium=email"
+        "&utm_campaign=spring&gclid=Cj0K&rb_cid=01JD0000000000000000000000#top"
+    )
+
+
+def test_without_forwarded_values_the_record_is_the_location():
+    result = build("https://shop.example/sale", "fbclid=Iw&x=1", utm=UTM)
+    assert result.record == result.location
+
+
+# --- Confusable hosts in a configured URL: the Location names the host a browser would visit ----
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://shop\uff0eexample/sale", "shop.example"),  # fullwidth full stop
+        ("https://sh\u200bop.example/sale", "shop.example"),  # zero-width space
+        ("https://bücher.example:8443/", "xn--bcher-kva.example:8443"),
+    ],
+)
+def test_a_non_ascii_host_is_written_as_the_ascii_host_a_browser_would_visit(url, host):
+    assert urlsplit(build(url, "a=1", forward_query=True).location).netloc == host
+
+
+def test_a_host_that_cannot_be_a_host_name_is_never_turned_into_another_one():
+    # A fullwidth @ maps to "@": as ASCII it would make "shop.example" a user name and send the
+    # visitor to evil.example. It stays percent-encoded, which no browser resolves.
+    location = build("https://shop.example\uff20evil.example/", "a=1", forward_query=True).location
+    assert urlsplit(location).hostname != "evil.example"
+    assert "@" not in location

@@ -140,7 +140,9 @@ def http(app_module, edge):
 
 
 def get(http, path: str, ua: str = CHROME, host: str = "go.localhost", **headers):
-    return http.get(path, headers={"Host": host, "User-Agent": ua, **headers})
+    # As through CloudFront, which names the visitor's country (outside DOMAIN's require_in).
+    headers = {"Host": host, "User-Agent": ua, "CloudFront-Viewer-Country": "US", **headers}
+    return http.get(path, headers=headers)
 
 
 def stream_events() -> list[dict]:
@@ -531,3 +533,17 @@ def test_a_publisher_that_raises_never_fails_the_redirect(http, edge):
 
     edge.publisher.kinesis = edge.publisher.sqs = Broken()
     assert get(http, "/plain").status_code == 302
+
+
+# --- No raw email or phone at rest -----------------------------------------------------------------
+
+
+def test_a_forwarded_email_reaches_the_destination_but_never_the_click_record(http):
+    r = get(http, "/plain?email=jane%40example.com&utm_term=%2B4915123456789&gclid=Cj0K")
+    assert "email=jane%40example.com" in r.headers["Location"]
+    (event,) = stream_events()
+    click = event["click"]
+    assert click["destination"] == "https://shop.example/plain?utm_source=news&gclid=Cj0K"
+    assert click["utm_term"] == "<redacted>"
+    record = json.dumps(click)
+    assert "jane" not in record and "15123456789" not in record
