@@ -1,7 +1,9 @@
 """Where platform events end up besides the platform: the dead-letter queue and the dry-run record.
 
 Neither keeps a full IP address at rest: the DLQ entry drops the event's IP, and the dry-run
-record masks every IP address in the request body (the request is otherwise exact).
+record masks the device fields of the request body (IP address, hashed or not, and user agent)
+and anything shaped like an IP or e-mail address; the request is otherwise exact, so a marketer
+still sees which events, click ids, hashed match keys and consent flags would have gone.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import gzip
 import ipaddress
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +20,14 @@ from chalicelib.platforms.event import PlatformEvent
 from chalicelib.platforms.http import HttpRequest
 
 IP_REDACTED = "<ip redacted>"
+UA_REDACTED = "<user agent redacted>"
+EMAIL_REDACTED = "<email redacted>"
+
+# Body fields naming a device: client_ip_address, ip, ip_address (Reddit's is an unsalted
+# SHA-256 of the IP), ipAddress; client_user_agent, user_agent, userAgent.
+_IP_FIELD = re.compile(r"(?:^|_)ip(?:_|$)|ipaddress", re.IGNORECASE)
+_UA_FIELD = re.compile(r"user_?agent", re.IGNORECASE)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class DeadLetters:
@@ -61,8 +72,30 @@ def redact_ips(value: Any) -> Any:
     return value
 
 
+def redact_device(value: Any) -> Any:
+    """A request body fit to keep: IP and user-agent fields masked whatever their form (a
+    hashed IP is as good as the IP: there are only 2**32 of them), then any remaining string
+    shaped like an IP or an e-mail address."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if v is not None and _IP_FIELD.search(str(k)):
+                out[k] = IP_REDACTED if not isinstance(v, list) else [IP_REDACTED] * len(v)
+            elif v is not None and _UA_FIELD.search(str(k)):
+                out[k] = UA_REDACTED if not isinstance(v, list) else [UA_REDACTED] * len(v)
+            else:
+                out[k] = redact_device(v)
+        return out
+    if isinstance(value, list):
+        return [redact_device(v) for v in value]
+    if isinstance(value, str) and _EMAIL.fullmatch(value):
+        return EMAIL_REDACTED
+    return redact_ips(value)
+
+
 class DryRunRecorder:
-    """Records each exact request (secrets masked, IPs masked) under `platform-requests/`."""
+    """Records each request under `platform-requests/`: exact but for the secrets and the
+    device fields (``redact_device``)."""
 
     PREFIX = "platform-requests/"
 
@@ -83,7 +116,7 @@ class DryRunRecorder:
             "url": request.safe_url,
             "headers": request.safe_headers,
             "event_ids": list(request.event_ids),
-            "body": redact_ips(body),
+            "body": redact_device(body),
         }
         first = (list(request.event_ids) or ["none"])[0]
         key = f"{_hour_prefix(self.PREFIX, now)}{now:%Y%m%dT%H%M%S%f}-{platform}-{first}.json"
