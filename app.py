@@ -181,7 +181,9 @@ def dispatcher_service():
 )
 def dispatcher(event):
     """Server-side events to the ad platforms: batched, retried, idempotent, consent-aware."""
-    return dispatcher_service().handle(event.to_dict())
+    # The Lambda context gives the batch its deadline: what cannot be sent in time is released
+    # and reported for the retry.
+    return dispatcher_service().handle(event.to_dict(), context=getattr(event, "context", None))
 
 
 @app.on_sqs_message(queue=NAMES.clicks_fallback_queue, batch_size=10, name="republisher")

@@ -106,25 +106,31 @@ def send_all(events: list[Any], url: str, batched: bool) -> int:
 
 
 class MemoryLedger:
-    """The ledger's contract (claim once, then settle) in a dict: no DynamoDB."""
+    """The ledger's contract (claim once, then settle or release) in a dict: no DynamoDB."""
 
     def __init__(self) -> None:
-        self.status: dict[tuple[str, str], str] = {}
+        self.status: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def claim(self, platform: str, event_id: str, now: datetime) -> bool:
-        with self._lock:
-            if (platform, event_id) in self.status:
-                return False
-            self.status[platform, event_id] = "pending"
-            return True
+    def claim(self, key: str, now: datetime, until: datetime | None = None) -> Any:
+        from chalicelib.dispatch.ledger import PENDING, Claim
 
-    def settle_many(
-        self, platform: str, event_ids: Any, status: str, reason: str, now: Any = None
-    ) -> None:
         with self._lock:
-            for event_id in event_ids:
-                self.status[platform, event_id] = status
+            found = self.status.get(key)
+            if found is None:
+                self.status[key] = PENDING
+                return Claim.MINE
+            return Claim.IN_FLIGHT if found == PENDING else Claim.SETTLED
+
+    def settle_many(self, keys: Any, status: str, reason: str, now: Any = None) -> None:
+        with self._lock:
+            for key in keys:
+                self.status[key] = status
+
+    def release_many(self, keys: Any) -> None:
+        with self._lock:
+            for key in keys:
+                self.status.pop(key, None)
 
 
 @contextmanager

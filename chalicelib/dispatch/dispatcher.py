@@ -2,35 +2,84 @@
 
 For one batch: decode the envelopes, work out which platform events they call for, then for each
 platform *in parallel* (a slow or dead platform holds back nobody else): claim each event in the
-ledger, build the platform's requests, send them with retries (or record them, in dry run),
-settle the ledger and dead-letter what still failed. Only records whose handling could not be
-completed (the ledger or the DLQ unreachable) are reported as batch item failures.
+ledger, build the platform's requests, send them, up to ``SEND_CONCURRENCY`` at a time, with
+retries (or record them, in dry run), settle the ledger and dead-letter what still failed.
+
+Nothing is acknowledged that was not finished. A record is a batch item failure, for Lambda to
+replay, when the config table could not be read for it, when one of its events is still in
+flight elsewhere (a claim nobody settled yet), or when an event could not be claimed, settled or
+dead-lettered, or not be sent before the deadline (then its claim is released, so the replay
+takes it at once). Only a record that cannot be decoded or has the wrong shape is skipped (the
+archiver files it under errors/). An adapter that raises dead-letters its events with the
+error's type: replaying would raise again.
+
+Logs carry platform names, counts, record sequence numbers, error types and HTTP statuses:
+never an event's fields, nor a platform's or an exception's message (either may echo them).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import logging
+import threading
 import time
+import traceback
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.dispatch.deadline import SAFETY_SECONDS, Deadline
 from chalicelib.dispatch.events import Wanted, wanted_events
-from chalicelib.dispatch.ledger import DEAD, DRY_RUN, REJECTED, SENT, SKIPPED, Ledger
+from chalicelib.dispatch.ledger import (
+    DEAD,
+    DRY_RUN,
+    REJECTED,
+    SENT,
+    SKIPPED,
+    Claim,
+    Ledger,
+    ledger_key,
+)
 from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder, OutcomeLog, outcome_row
 from chalicelib.links.cache import LinkCache
 from chalicelib.links.record import domain_key, get_doc, platform_key
 from chalicelib.platforms.event import PlatformEvent
-from chalicelib.platforms.http import Outcome, send_with_retries
+from chalicelib.platforms.http import PERMANENT, HttpRequest, Outcome, send_with_retries
 from chalicelib.platforms.registry import adapter
+from chalicelib.resources import error_code
 from chalicelib.secrets import SecretError, Secrets
 
+__all__ = ["SAFETY_SECONDS", "SEND_CONCURRENCY", "ConfigView", "Dispatcher", "Report"]
+
 log = logging.getLogger(__name__)
+
+SEND_CONCURRENCY = 8  # a platform's requests in flight at once (GA4 sends one per visitor)
+
+# A record that fails with these while being decoded or read is malformed, not unlucky.
+MALFORMED = (binascii.Error, ValueError, TypeError, KeyError, AttributeError)
+
+# Secret store errors worth a retry; any other refusal (not found, denied) dead-letters.
+TRANSIENT_SECRET_ERRORS = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyUpdates",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalServiceError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "ConnectionClosedError",
+    }
+)
 
 
 class ConfigView:
@@ -55,12 +104,56 @@ class ConfigView:
 
 @dataclass
 class Report:
-    """What happened to a batch, for logs and tests."""
+    """What happened to a batch, for logs and tests (platform -> count, the records to replay).
+    Platforms are handled in parallel: count through ``add`` and ``fail``."""
 
     sent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     dead: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     duplicates: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    in_flight: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    released: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     failed_sequences: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, counts: dict[str, int], name: str, n: int = 1) -> None:
+        with self._lock:
+            counts[name] += n
+
+    def fail(self, sequences: Iterable[str]) -> None:
+        with self._lock:
+            self.failed_sequences.update(sequences)
+
+    def response(self) -> dict[str, Any]:
+        """Lambda's partial batch response."""
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": s} for s in sorted(self.failed_sequences, key=int)
+            ]
+        }
+
+
+@dataclass
+class Pending:
+    """One event for one platform, the records that asked for it, and whether it is done
+    with (settled, reported for the replay, or released)."""
+
+    key: str
+    event: PlatformEvent
+    sequences: list[str]
+    done: bool = False
+
+
+@dataclass
+class _Run:
+    """One platform's share of a batch."""
+
+    name: str
+    report: Report
+    deadline: Deadline
+    now: datetime
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    claimed: list[Pending] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Dispatcher:
@@ -88,74 +181,77 @@ class Dispatcher:
         self.now = now
         self.last_report = Report()
 
-    def handle(self, kinesis_event: Mapping[str, Any]) -> dict[str, Any]:
+    def handle(self, kinesis_event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        """Lambda's entry: the partial batch response (``context``: the Lambda context)."""
+        return self.dispatch(kinesis_event, context).response()
+
+    def dispatch(self, kinesis_event: Mapping[str, Any], context: Any = None) -> Report:
+        """Handle one batch before the Lambda's deadline; what became of it."""
         report = Report()
-        by_platform: dict[str, list[tuple[str, PlatformEvent]]] = defaultdict(list)
+        deadline = Deadline.of(context)
+        by_platform: dict[str, dict[str, Pending]] = defaultdict(dict)
         for record in kinesis_event.get("Records", []):
             seq = record["kinesis"]["sequenceNumber"]
-            try:
-                envelope = json.loads(base64.b64decode(record["kinesis"]["data"]))
-                for w in self._wanted(envelope):
-                    by_platform[w.platform].append((seq, w.event))
-            except Exception as exc:  # malformed: the archiver files it under errors/
-                log.warning("skipping record %s: %s", seq, type(exc).__name__)
+            for w in self._wanted(record, seq, report):
+                key = ledger_key(w.platform, w.domain, w.event.kind, w.event.event_id)
+                pending = by_platform[w.platform].setdefault(key, Pending(key, w.event, []))
+                pending.sequences.append(seq)  # the same event twice in a batch: sent once
         if by_platform:
             with ThreadPoolExecutor(max_workers=len(by_platform)) as pool:
                 for name, items in by_platform.items():
-                    pool.submit(self._platform_safely, name, items, report)
+                    run = _Run(name, report, deadline, self.now())
+                    pool.submit(self._platform_safely, run, list(items.values()))
         self.last_report = report
-        return {
-            "batchItemFailures": [
-                {"itemIdentifier": s} for s in sorted(report.failed_sequences, key=int)
-            ]
-        }
+        return report
 
-    def _wanted(self, envelope: Mapping[str, Any]) -> list[Wanted]:
-        body = (
-            envelope.get("click") if envelope.get("kind") == "click" else envelope.get("conversion")
-        )
-        domain = str((body or {}).get("domain") or "").lower()
-        sites = {domain: self.config.site(domain)} if domain else {}
-        return wanted_events(envelope, {k: v for k, v in sites.items() if v})
-
-    def _platform_safely(
-        self, name: str, items: list[tuple[str, PlatformEvent]], report: Report
-    ) -> None:
+    def _wanted(self, record: Mapping[str, Any], seq: str, report: Report) -> list[Wanted]:
+        """The events a record calls for; none when it is malformed (skipped) or when its
+        domain's config cannot be read (a batch item failure: the replay reads it again)."""
         try:
-            self._platform(name, items, report)
-        except Exception:
-            log.exception("dispatch to %s failed; its records will be retried", name)
-            report.failed_sequences.update(seq for seq, _ in items)
-
-    def _platform(self, name: str, items: list[tuple[str, PlatformEvent]], report: Report) -> None:
-        rows: list[dict[str, Any]] = []
+            envelope = json.loads(base64.b64decode(record["kinesis"]["data"]))
+            if not isinstance(envelope, dict):
+                raise TypeError("not an envelope")
+            body = envelope.get("click" if envelope.get("kind") == "click" else "conversion") or {}
+            domain = str(body.get("domain") or "").lower()
+        except MALFORMED as exc:
+            log.warning("skipping record %s: %s", seq, type(exc).__name__)
+            return []
         try:
-            self._send_platform(name, items, report, rows)
+            sites = {domain: self.config.site(domain)} if domain else {}
+        except Exception as exc:  # the config table: throttled, down
+            log.warning("record %s left for the retry: config unreadable (%s)", seq, _kind(exc))
+            report.fail([seq])
+            return []
+        try:
+            return wanted_events(envelope, {k: v for k, v in sites.items() if v})
+        except MALFORMED as exc:
+            log.warning("skipping record %s: %s", seq, type(exc).__name__)
+            return []
+
+    # --- one platform ------------------------------------------------------------------------
+
+    def _platform_safely(self, run: _Run, items: list[Pending]) -> None:
+        try:
+            self._platform(run, items)
+        except Exception as exc:
+            log.error("%s: %s; its records will be retried", run.name, _kind(exc))
+            self._release(run, [p for p in run.claimed if not p.done], "unexpected error")
+            run.report.fail(s for p in items if not p.done for s in p.sequences)
         finally:
-            if self.outcomes is not None and rows:
-                self.outcomes.write(name, rows, self.now())
+            if self.outcomes is not None and run.rows:
+                try:
+                    self.outcomes.write(run.name, run.rows, self.now())
+                except Exception as exc:  # the ledger and the DLQ hold the truth; log and go on
+                    log.warning("%s: outcome log not written (%s)", run.name, _kind(exc))
 
-    def _send_platform(
-        self,
-        name: str,
-        items: list[tuple[str, PlatformEvent]],
-        report: Report,
-        rows: list[dict[str, Any]],
-    ) -> None:
+    def _platform(self, run: _Run, items: list[Pending]) -> None:
+        name = run.name
         settings = self.config.platform(name)
         if settings is None:
             log.warning("platform %s is no longer configured; %d events not sent", name, len(items))
             return
-        now = self.now()
-        events: dict[str, PlatformEvent] = {}
-        for _, event in items:
-            if event.event_id in events:
-                continue
-            if self.ledger.claim(name, event.event_id, now):
-                events[event.event_id] = event
-            else:
-                report.duplicates[name] += 1
-        if not events:
+        self._claim(run, items)
+        if not run.claimed:
             return
         dry_run = bool(settings.get("dry_run")) or (
             self.dry_run_default and not settings.get("endpoint")
@@ -164,71 +260,216 @@ class Dispatcher:
         try:
             secrets = self.secrets.resolve_fields(settings, platform.SECRET_FIELDS)
         except SecretError as exc:
+            if exc.code in TRANSIENT_SECRET_ERRORS:
+                self._release(run, run.claimed, f"credentials unreadable ({exc.code})")
+                return
             if not dry_run:
-                self._dead(name, list(events.values()), "permanent", str(exc), report, rows)
+                self._dead(run, run.claimed, PERMANENT, str(exc))
                 return
             secrets = {f: f"<{settings[f]}>" for f in platform.SECRET_FIELDS if settings.get(f)}
-        requests, rejected = platform.build_requests(list(events.values()), settings, secrets, now)
+        for events in _rounds(run.claimed):
+            self._round(run, events, platform, settings, secrets, dry_run)
+
+    def _claim(self, run: _Run, items: list[Pending]) -> None:
+        """Claim each event until the invocation ends: ours, in flight elsewhere (retry later),
+        or settled (a duplicate). A ledger error leaves this and the rest for the retry."""
+        until = run.deadline.claims_until(run.now)
+        for i, pending in enumerate(items):
+            try:
+                found = self.ledger.claim(pending.key, run.now, until)
+            except Exception as exc:
+                left = items[i:]
+                log.warning(
+                    "%s: ledger claim failed (%s); %d events left for the retry",
+                    run.name,
+                    _kind(exc),
+                    len(left),
+                )
+                run.report.fail(s for p in left for s in p.sequences)
+                for p in left:
+                    p.done = True
+                return
+            if found is Claim.MINE:
+                run.claimed.append(pending)
+                continue
+            pending.done = True
+            if found is Claim.IN_FLIGHT:
+                run.report.add(run.report.in_flight, run.name)
+                run.report.fail(pending.sequences)
+            else:
+                run.report.add(run.report.duplicates, run.name)
+
+    def _round(
+        self,
+        run: _Run,
+        claimed: list[Pending],
+        platform: Any,
+        settings: dict[str, Any],
+        secrets: dict[str, str],
+        dry_run: bool,
+    ) -> None:
+        """Build and send the requests for events whose ids are distinct (adapters name the
+        events of a request and of a refusal by id)."""
+        by_id = {p.event.event_id: p for p in claimed}
+        try:
+            requests, rejected = platform.build_requests(
+                [p.event for p in claimed], settings, secrets, run.now
+            )
+        except Exception as exc:  # a bug, or an event it cannot shape: replaying raises again
+            log.error("%s: the adapter failed: %s", run.name, _kind(exc))
+            self._dead(run, claimed, "error", f"adapter error: {type(exc).__name__}")
+            return
         # Rejects settled together by reason (one BatchWriteItem a 25), not one call each.
-        by_reason: dict[tuple[bool, str], list[PlatformEvent]] = {}
+        by_reason: dict[tuple[bool, str], list[Pending]] = {}
         for r in rejected:
-            by_reason.setdefault((r.not_applicable, r.reason), []).append(events[r.event_id])
+            if r.event_id in by_id:
+                by_reason.setdefault((r.not_applicable, r.reason), []).append(by_id[r.event_id])
         for (not_applicable, reason), batch in by_reason.items():
             if not_applicable:
-                self.ledger.settle_many(name, [e.event_id for e in batch], SKIPPED, reason, now)
-                rows.extend(outcome_row(name, e, SKIPPED, reason, now) for e in batch)
+                self._settle(run, batch, SKIPPED, reason, count=False)
             else:
-                self._dead(name, batch, "rejected", reason, report, rows, REJECTED)
-        for request in requests:
-            batch = [events[i] for i in request.event_ids if i in events]
-            if dry_run:
-                self.recorder.record(name, request, now)  # type: ignore[union-attr]
-                self._settle(name, batch, DRY_RUN, "dry run", report, rows)
-                continue
-            started = time.monotonic()
-            outcome, attempts = self.send(request, platform.classify)
-            log.info(
-                "%s: %s after %d attempt(s) in %.0f ms (%d events)%s",
-                name,
-                outcome.kind,
-                attempts,
-                (time.monotonic() - started) * 1000,
-                len(batch),
-                f": {outcome.reason}" if outcome.reason else "",
-            )
-            if outcome.ok:
-                self._settle(name, batch, SENT, outcome.reason, report, rows)
-            else:
-                self._dead(name, batch, outcome.kind, outcome.reason, report, rows)
+                self._dead(run, batch, "rejected", reason, REJECTED)
+        work = [(r, [by_id[i] for i in r.event_ids if i in by_id]) for r in requests]
+        if len(work) == 1:
+            self._request(run, platform, dry_run, *work[0])
+            return
+        with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(work) or 1)) as pool:
+            for future in [pool.submit(self._request, run, platform, dry_run, *w) for w in work]:
+                future.result()  # an unexpected error: _platform_safely releases what is left
+
+    def _request(
+        self, run: _Run, platform: Any, dry_run: bool, request: HttpRequest, batch: list[Pending]
+    ) -> None:
+        if not batch:
+            return
+        if dry_run:
+            try:
+                self.recorder.record(run.name, request, run.now)  # type: ignore[union-attr]
+            except Exception as exc:
+                self._release(run, batch, f"dry-run record not written ({_kind(exc)})")
+                return
+            self._settle(run, batch, DRY_RUN, "dry run")
+            return
+        if run.deadline.left() <= 0:
+            self._release(run, batch, "out of time")
+            return
+        started = time.monotonic()
+        try:
+            outcome, attempts = self.send(request, platform.classify, budget=run.deadline.left)
+        except Exception as exc:  # not a transport error: sending again would fail the same way
+            outcome, attempts = Outcome(PERMANENT, f"send error: {type(exc).__name__}"), 1
+        log.info(
+            "%s: %s after %d attempt(s) in %.0f ms (%d events)%s",
+            run.name,
+            outcome.kind,
+            attempts,
+            (time.monotonic() - started) * 1000,
+            len(batch),
+            f": {_headline(outcome.reason)}" if outcome.reason else "",
+        )
+        if outcome.out_of_time:
+            self._release(run, batch, "out of time")
+        elif outcome.ok:
+            self._settle(run, batch, SENT, outcome.reason)
+        else:
+            self._dead(run, batch, outcome.kind, outcome.reason)
+
+    # --- what becomes of events --------------------------------------------------------------
 
     def _settle(
-        self,
-        name: str,
-        batch: list[PlatformEvent],
-        status: str,
-        reason: str,
-        report: Report,
-        rows: list[dict[str, Any]],
+        self, run: _Run, batch: list[Pending], status: str, reason: str, count: bool = True
     ) -> None:
+        """Record the outcome in the ledger. If the ledger refuses, the records are replayed
+        and the claims stay until they run out (the events may have gone out: releasing them
+        would invite a resend at once)."""
+        try:
+            self.ledger.settle_many([p.key for p in batch], status, reason, run.now)
+        except Exception as exc:
+            log.warning(
+                "%s: ledger settle failed (%s); %d events left for the retry",
+                run.name,
+                _kind(exc),
+                len(batch),
+            )
+            self._give_back(run, batch)
+            return
         now = self.now()
-        self.ledger.settle_many(name, [e.event_id for e in batch], status, reason, now)
-        rows.extend(outcome_row(name, event, status, reason, now) for event in batch)
-        report.sent[name] += len(batch)
+        with run.lock:
+            run.rows.extend(outcome_row(run.name, p.event, status, reason, now) for p in batch)
+            for p in batch:
+                p.done = True
+        if count:
+            run.report.add(run.report.sent, run.name, len(batch))
 
     def _dead(
-        self,
-        name: str,
-        batch: list[PlatformEvent],
-        outcome: str,
-        reason: str,
-        report: Report,
-        rows: list[dict[str, Any]],
-        status: str = DEAD,
+        self, run: _Run, batch: list[Pending], outcome: str, reason: str, status: str = DEAD
     ) -> None:
-        self.dead_letters.send(name, batch, outcome, reason)
+        """Dead-letter the events with the reason, then settle them. A DLQ that cannot be
+        reached releases them instead: the replay tries (and dead-letters) them again."""
+        try:
+            self.dead_letters.send(run.name, [p.event for p in batch], outcome, reason)
+        except Exception as exc:
+            self._release(run, batch, f"dead-letter queue unreachable ({_kind(exc)})")
+            return
+        try:
+            self.ledger.settle_many([p.key for p in batch], status, reason, run.now)
+        except Exception as exc:
+            log.warning("%s: ledger settle failed (%s) after dead-lettering", run.name, _kind(exc))
+            self._give_back(run, batch)
+            return
         now = self.now()
-        self.ledger.settle_many(name, [e.event_id for e in batch], status, reason, now)
-        rows.extend(
-            outcome_row(name, event, status, f"{outcome}: {reason}", now) for event in batch
-        )
-        report.dead[name] += len(batch)
+        with run.lock:
+            run.rows.extend(
+                outcome_row(run.name, p.event, status, f"{outcome}: {reason}", now) for p in batch
+            )
+            for p in batch:
+                p.done = True
+        run.report.add(run.report.dead, run.name, len(batch))
+
+    def _release(self, run: _Run, batch: list[Pending], why: str) -> None:
+        """Not finished here: release the claims and report the records for the replay (a
+        claim that cannot be released runs out at the end of the invocation anyway)."""
+        if not batch:
+            return
+        log.warning("%s: %d events left for the retry: %s", run.name, len(batch), why)
+        try:
+            self.ledger.release_many([p.key for p in batch])
+        except Exception as exc:
+            log.warning("%s: claims not released (%s); they run out", run.name, _kind(exc))
+        else:
+            run.report.add(run.report.released, run.name, len(batch))
+        self._give_back(run, batch)
+
+    def _give_back(self, run: _Run, batch: list[Pending]) -> None:
+        with run.lock:
+            for p in batch:
+                p.done = True
+        run.report.fail(s for p in batch for s in p.sequences)
+
+
+def _rounds(claimed: list[Pending]) -> Iterator[list[Pending]]:
+    """The events in rounds without a repeated event id (almost always one round: a second
+    only for a lead whose id is its click's, or one order id on two domains)."""
+    left = claimed
+    while left:
+        seen: set[str] = set()
+        this, later = [], []
+        for p in left:
+            (later if p.event.event_id in seen else this).append(p)
+            seen.add(p.event.event_id)
+        yield this
+        left = later
+
+
+def _kind(exc: BaseException) -> str:
+    """An error for a log line: its AWS code or type and where it was raised, never its
+    message (a message can carry the data that caused it)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    return f"{error_code(exc)}{where}"
+
+
+def _headline(reason: str) -> str:
+    """The part of an outcome's reason our code wrote ("HTTP 400", "transport error"); what
+    follows is the platform's message, which can echo the event's data."""
+    return reason.split(":", 1)[0]

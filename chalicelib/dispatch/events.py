@@ -27,10 +27,12 @@ NO_BROWSER_DEDUP = frozenset({"google"})  # GA4 would count the page view twice
 
 @dataclass(frozen=True)
 class Wanted:
-    """One event for one platform."""
+    """One event for one platform, and the short domain it belongs to (an event is known by
+    platform, domain, kind and id: the ledger's key)."""
 
     platform: str
     event: PlatformEvent
+    domain: str = ""
 
 
 def wanted_events(
@@ -49,7 +51,8 @@ def _for_click(envelope: Mapping[str, Any], sites: Mapping[str, Mapping[str, Any
     click = envelope.get("click") or {}
     if click.get("is_bot") or click.get("consent") == DENIED or not click.get("platforms"):
         return []
-    consent = _consent(sites.get(str(click.get("domain", "")).lower()))
+    domain = str(click.get("domain") or "").lower()
+    consent = _consent(sites.get(domain))
     event = PlatformEvent(
         kind=PAGE_VIEW,
         event_id=click["click_id"],  # the browser pixel uses the same id: dedup
@@ -66,7 +69,7 @@ def _for_click(envelope: Mapping[str, Any], sites: Mapping[str, Mapping[str, Any
     platforms = set(click["platforms"])
     if click.get("status") == PIXEL_SERVED:
         platforms -= NO_BROWSER_DEDUP
-    return [Wanted(p, event) for p in sorted(platforms)]
+    return [Wanted(p, event, domain) for p in sorted(platforms)]
 
 
 def _for_conversion(
@@ -98,7 +101,7 @@ def _for_conversion(
         consent=_consent(sites.get(domain)),
         visitor_id=click.get("visitor_id"),
     )
-    return [Wanted(p, event) for p in sorted(set(platforms))]
+    return [Wanted(p, event, domain) for p in sorted(set(platforms))]
 
 
 def _consent(site: Mapping[str, Any] | None) -> dict[str, bool]:

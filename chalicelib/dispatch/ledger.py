@@ -1,21 +1,29 @@
 """Per-event idempotency: an event goes to a platform once, however often its batch is replayed.
 
-Before sending, the dispatcher *claims* (platform, event id) with a conditional put; a claim is a
-lease, so a Lambda that dies mid-send lets a later replay claim it again once the lease is over.
-After the attempt the record is *settled* (sent, dead-lettered, rejected, skipped) and a replay
-finds it and sends nothing. Records expire with the state table's TTL.
+An event is known by its key: platform, domain, event kind and event id (a lead whose id is its
+click's id, or one order id on two domains, are different events). Before sending, the
+dispatcher *claims* the key with a conditional put. A claim is *in flight* until its
+``claimed_until``, which is the end of the invocation that made it (plus a little): a replay that
+meets an in-flight claim retries later, it does not drop the event. After the attempt the record
+is *settled* (sent, dry run, dead-lettered, rejected, skipped) and a replay finds it and sends
+nothing; an invocation that cannot finish an event in time *releases* its claim so the replay
+can take it at once. Records expire with the state table's TTL. (The same split as Powertools'
+idempotency utility: INPROGRESS with an expiry tied to the remaining time, then COMPLETED.)
 
-A claim is one conditional put per event (it must fail alone); settling a request's events is
-one BatchWriteItem per 25: about 1.04 round trips per event instead of 2 (the writes, and what
-they cost, stay two per event).
+A claim is one conditional put per event (it must fail alone, and a refused one returns the
+record it met, so telling in flight from settled costs no extra read); settling or releasing a
+request's events is one BatchWriteItem per 25: about 1.04 round trips per event instead of 2.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 from chalicelib.resources import batch_write
 
@@ -25,8 +33,19 @@ BATCH_RETRIES = 4  # rounds for unprocessed items (throttling), then one by one
 SENT, DRY_RUN, DEAD, REJECTED, SKIPPED = "sent", "dry_run", "dead", "rejected", "skipped"
 
 
-def ledger_key(platform: str, event_id: str) -> str:
-    return f"event#{platform}#{event_id}"
+class Claim(StrEnum):
+    """What a claim found: the event is ours to send, someone's in flight, or settled."""
+
+    MINE = "mine"
+    IN_FLIGHT = "in_flight"  # retry later: nobody has sent it yet, or nobody has said so
+    SETTLED = "settled"  # a duplicate: sent, dry run, dead, rejected or skipped
+
+
+def ledger_key(platform: str, domain: str, kind: str, event_id: str) -> str:
+    """``event#<platform>#<domain>#<kind>#<event id>``; a ``#`` or ``%`` inside the merchant's
+    kind or id is escaped, so two different events never share a key."""
+    parts = (platform, domain.lower(), kind, event_id)
+    return "event#" + "#".join(quote(p, safe="") if "#" in p or "%" in p else p for p in parts)
 
 
 class Ledger:
@@ -39,18 +58,20 @@ class Ledger:
     ):
         self.ddb = dynamodb
         self.table = table
-        self.lease = lease
+        self.lease = lease  # a claim's life when the caller does not know its own deadline
         self.keep = keep
 
-    def claim(self, platform: str, event_id: str, now: datetime) -> bool:
-        """True when this caller may send the event (nobody sent or is sending it)."""
+    def claim(self, key: str, now: datetime, until: datetime | None = None) -> Claim:
+        """Claim ``key`` until ``until`` (default: ``now`` + the lease). ``MINE`` when this
+        caller may send the event: nobody has, and nobody else's claim is still running."""
+        until = until or now + self.lease
         try:
             self.ddb.put_item(
                 TableName=self.table,
                 Item={
-                    "pk": {"S": ledger_key(platform, event_id)},
+                    "pk": {"S": key},
                     "status": {"S": PENDING},
-                    "claimed_until": {"N": str(int((now + self.lease).timestamp()))},
+                    "claimed_until": {"N": str(math.ceil(until.timestamp()))},
                     "expires_at": {"N": str(int((now + self.keep).timestamp()))},
                 },
                 ConditionExpression="attribute_not_exists(pk) OR (#s = :pending AND claimed_until < :now)",
@@ -59,44 +80,59 @@ class Ledger:
                     ":pending": {"S": PENDING},
                     ":now": {"N": str(int(now.timestamp()))},
                 },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return True
-        except self.ddb.exceptions.ConditionalCheckFailedException:
-            return False
+            return Claim.MINE
+        except self.ddb.exceptions.ConditionalCheckFailedException as refused:
+            item = refused.response.get("Item")
+            found = item["status"]["S"] if item else self.status(key)
+            return Claim.IN_FLIGHT if found in (PENDING, None) else Claim.SETTLED
 
-    def _settled(
-        self, platform: str, event_id: str, status: str, reason: str, now: datetime | None
-    ) -> dict[str, Any]:
-        now = now or datetime.now(UTC)
+    def _settled(self, key: str, status: str, reason: str, now: datetime) -> dict[str, Any]:
         return {
-            "pk": {"S": ledger_key(platform, event_id)},
+            "pk": {"S": key},
             "status": {"S": status},
             "reason": {"S": reason[:500]},
             "expires_at": {"N": str(int((now + self.keep).timestamp()))},
         }
 
-    def settle_many(
-        self, platform: str, event_ids: Sequence[str], status: str, reason: str, now: datetime
-    ) -> None:
+    def settle_many(self, keys: Sequence[str], status: str, reason: str, now: datetime) -> None:
         """Record what became of events with the same outcome (each record replaces its claim):
         BatchWriteItem, 25 a call; what DynamoDB leaves unprocessed after the retries, one by
         one."""
-        unique = list(dict.fromkeys(event_ids))
-        for start in range(0, len(unique), BATCH):
-            requests = [
-                {"PutRequest": {"Item": self._settled(platform, e, status, reason, now)}}
-                for e in unique[start : start + BATCH]
-            ]
-            requests = batch_write(
-                self.ddb, self.table, requests, attempts=BATCH_RETRIES, sleep=time.sleep
-            )
-            for request in requests:  # still throttled: one by one, raising if that fails too
-                self.ddb.put_item(TableName=self.table, Item=request["PutRequest"]["Item"])
+        now = now or datetime.now(UTC)
+        self._write_many(
+            [{"PutRequest": {"Item": self._settled(k, status, reason, now)}} for k in keys]
+        )
 
-    def status(self, platform: str, event_id: str) -> str | None:
+    def release_many(self, keys: Sequence[str]) -> None:
+        """Give up claims this caller holds and did not settle (out of time, or the DLQ was
+        unreachable): a replay claims them at once instead of waiting for them to run out."""
+        self._write_many([{"DeleteRequest": {"Key": {"pk": {"S": k}}}} for k in keys])
+
+    def _write_many(self, requests: list[dict[str, Any]]) -> None:
+        unique = list({_pk(r): r for r in requests}.values())
+        for start in range(0, len(unique), BATCH):
+            left = batch_write(
+                self.ddb,
+                self.table,
+                unique[start : start + BATCH],
+                attempts=BATCH_RETRIES,
+                sleep=time.sleep,
+            )
+            for request in left:  # still throttled: one by one, raising if that fails too
+                if "PutRequest" in request:
+                    self.ddb.put_item(TableName=self.table, Item=request["PutRequest"]["Item"])
+                else:
+                    self.ddb.delete_item(TableName=self.table, Key=request["DeleteRequest"]["Key"])
+
+    def status(self, key: str) -> str | None:
         item = self.ddb.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": ledger_key(platform, event_id)}},
-            ConsistentRead=True,
+            TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True
         ).get("Item")
         return item["status"]["S"] if item else None
+
+
+def _pk(request: dict[str, Any]) -> str:
+    body = request.get("PutRequest", {}).get("Item") or request["DeleteRequest"]["Key"]
+    return body["pk"]["S"]

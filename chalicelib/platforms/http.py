@@ -4,25 +4,28 @@
 answer. The transport is plain ``urllib`` (no dependency, nothing to warm up): redirects are not
 followed (a platform API never redirects a POST; following one could carry a token elsewhere),
 only http/https URLs are opened, and every failure below HTTP is a ``TransportError``, which is
-retryable.
+retryable. A caller with a deadline passes a ``budget``: no try or wait outlasts it.
 """
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
+import math
 import random
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 OK, RETRY, PERMANENT = "ok", "retry", "permanent"
 
 DEFAULT_TIMEOUT = 10.0
+MAX_RETRY_AFTER = 60.0  # a platform asking for a longer wait gets this, at most
 
 # Query parameters and headers that carry credentials: masked whenever a request is shown.
 _SECRET_PARAMS = frozenset({"access_token", "api_secret"})
@@ -84,15 +87,26 @@ class Outcome:
     ``partial`` is set on an ``ok`` answer that still refused some events (TikTok 20001,
     per-event errors on Pinterest or LinkedIn); ``reason`` says which. Retrying would send the
     accepted ones twice, so the dispatcher records it instead.
+    ``out_of_time`` is set on a ``retry`` outcome when the caller's budget ran out before the
+    tries did: nothing is settled, the events are for a later run.
     """
 
     kind: Literal["ok", "retry", "permanent"]
     reason: str = ""
     partial: bool = False
+    out_of_time: bool = False
 
     @property
     def ok(self) -> bool:
         return self.kind == OK
+
+
+class Answer(NamedTuple):
+    """A platform's HTTP answer: status, body, and the wait its ``Retry-After`` asks for."""
+
+    status: int
+    body: bytes
+    retry_after: float | None = None
 
 
 class TransportError(Exception):
@@ -107,8 +121,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect())
 
 
-def send(request: HttpRequest, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, bytes]:
-    """Send ``request``; returns (status, body) for any HTTP answer, raises ``TransportError``."""
+def send(request: HttpRequest, timeout: float = DEFAULT_TIMEOUT) -> Answer:
+    """Send ``request``; returns the ``Answer`` for any HTTP status, raises ``TransportError``."""
     scheme = urlsplit(request.url).scheme
     if scheme not in ("http", "https"):
         raise ValueError(f"refusing to send to a {scheme or 'relative'} URL")
@@ -120,10 +134,11 @@ def send(request: HttpRequest, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, b
     )
     try:
         with _opener.open(req, timeout=timeout) as resp:
-            return resp.status, resp.read()
+            return Answer(resp.status, resp.read(), retry_after(resp.headers.get("Retry-After")))
     except urllib.error.HTTPError as err:
         with err:
-            return err.code, err.read()
+            wait = retry_after(err.headers.get("Retry-After") if err.headers else None)
+            return Answer(err.code, err.read(), wait)
     except urllib.error.URLError as err:
         # The reason only (never the URL: it may carry a token).
         raise TransportError(f"{type(err.reason).__name__}: {err.reason}") from None
@@ -131,6 +146,23 @@ def send(request: HttpRequest, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, b
         raise TransportError(f"{type(err).__name__}: {err}") from None
     except OSError as err:
         raise TransportError(f"{type(err).__name__}: {err.strerror or err}") from None
+
+
+def retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """The seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date), or None
+    when there is none or it cannot be read."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now())
 
 
 def _scrub(outcome: Outcome, request: HttpRequest) -> Outcome:
@@ -155,22 +187,41 @@ def send_with_retries(
     sleep: Callable[[float], Any] = time.sleep,
     rng: Any = random,
     timeout: float = DEFAULT_TIMEOUT,
-    transport: Callable[..., tuple[int, bytes]] = send,
+    transport: Callable[..., Answer | tuple[int, bytes]] = send,
+    budget: Callable[[], float] | None = None,
 ) -> tuple[Outcome, int]:
     """Send until ``ok`` or ``permanent``, or ``attempts`` run out; returns (outcome, attempts).
 
     Only ``retry`` outcomes (429, 5xx, the platform's transient codes, transport errors) are
-    retried, after an exponential backoff with full jitter. ``sleep`` and ``rng`` are injectable.
+    retried, after an exponential backoff with full jitter, or the platform's ``Retry-After``
+    when it asks for longer (up to ``MAX_RETRY_AFTER``). ``budget`` gives the seconds the caller
+    has left: each try's timeout is cut to it, and a try or wait that would not fit is not
+    started: the outcome is then ``retry`` with ``out_of_time``. ``sleep`` and ``rng`` are
+    injectable.
     """
+    left = budget or (lambda: math.inf)
     outcome = Outcome(RETRY, "not sent")
     for attempt in range(1, max(1, attempts) + 1):
+        remaining = left()
+        if remaining <= 0:
+            return _out_of_time(outcome), attempt - 1
+        wait: float | None = None
         try:
-            status, body = transport(request, timeout=timeout)
+            answer = transport(request, timeout=min(timeout, remaining))
         except TransportError as err:
             outcome = Outcome(RETRY, f"transport error: {err}")
         else:
-            outcome = _scrub(classify(status, body), request)
+            # A transport may answer (status, body) or an Answer with its Retry-After.
+            wait = getattr(answer, "retry_after", None)
+            outcome = _scrub(classify(answer[0], answer[1]), request)
         if outcome.kind != RETRY or attempt >= attempts:
             return outcome, attempt
-        sleep(backoff(attempt, base_delay, max_delay, rng))
+        delay = max(backoff(attempt, base_delay, max_delay, rng), min(wait or 0, MAX_RETRY_AFTER))
+        if delay >= left():
+            return _out_of_time(outcome), attempt
+        sleep(delay)
     return outcome, max(1, attempts)
+
+
+def _out_of_time(outcome: Outcome) -> Outcome:
+    return replace(outcome, reason=f"out of time: {outcome.reason}", out_of_time=True)

@@ -8,184 +8,27 @@ import hashlib
 import json
 import threading
 import time
-from datetime import UTC, datetime, timedelta
-from functools import partial
+from datetime import timedelta
 
 import pytest
 
-from chalicelib.clicks import new_click_id
-from chalicelib.dispatch.dispatcher import ConfigView, Dispatcher
-from chalicelib.dispatch.ledger import DEAD, DRY_RUN, SENT, Ledger
-from chalicelib.dispatch.sinks import IP_REDACTED, DeadLetters, DryRunRecorder, OutcomeLog
-from chalicelib.links.plan import Specs, make_plan
-from chalicelib.links.store import ConfigStore
-from chalicelib.platforms.http import send_with_retries
+from chalicelib.dispatch.ledger import DEAD, DRY_RUN, SENT
+from chalicelib.dispatch.sinks import IP_REDACTED
 from chalicelib.resources import Names, client
-from chalicelib.secrets import Secrets
-from rebound.worker import kinesis_event
-from tests.platforms.conftest import FakePlatform
-
-NOW = datetime.now(UTC).replace(microsecond=0)
-IP = "203.0.113.7"
-UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15"
-META_TOKEN = "EAAB-meta-secret-token"
-
-
-def no_sleep(_: float) -> None:
-    pass
-
-
-@pytest.fixture
-def fakes():
-    meta, tiktok = FakePlatform().start(), FakePlatform().start()
-    meta.default = (200, b'{"events_received": 1}')
-    tiktok.default = (200, b'{"code": 0, "message": "OK"}')
-    yield meta, tiktok
-    meta.stop()
-    tiktok.stop()
-
-
-def configure(fakes, *, ldu: bool = False, meta_extra: dict | None = None) -> None:
-    """The config table holds a domain and meta + tiktok pointed at the fakes."""
-    meta, tiktok = fakes
-    ssm = client("ssm")
-    ssm.put_parameter(Name="/t/meta", Value=META_TOKEN, Type="SecureString", Overwrite=True)
-    ssm.put_parameter(Name="/t/tiktok", Value="tt-secret", Type="SecureString", Overwrite=True)
-    specs = Specs(
-        domains=[
-            {
-                "name": "go.localhost",
-                "consent": {
-                    "honor_gpc": True,
-                    "honor_dnt": True,
-                    "require_in": ["EU"],
-                    "limited_data_use": ldu,
-                },
-            }
-        ],
-        platforms={
-            "meta": {
-                "pixel_id": "1234",
-                "access_token": "ssm:/t/meta",
-                "page_view_event": "PageView",
-                "api_version": "v26.0",
-                "endpoint": meta.url,
-                "dry_run": False,
-                **(meta_extra or {}),
-            },
-            "tiktok": {
-                "pixel_code": "C0DE",
-                "access_token": "ssm:/t/tiktok",
-                "endpoint": tiktok.url,
-                "dry_run": False,
-            },
-        },
-    )
-    store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
-    store.write(make_plan(specs, store.read_all()).writes())
-
-
-def dispatcher(**overrides) -> Dispatcher:
-    names = Names.from_env()
-    ddb = client("dynamodb")
-    values = {
-        "config": ConfigView(ddb, names.links_table),
-        "secrets": Secrets(lambda: client("ssm"), lambda: client("secretsmanager")),
-        "ledger": Ledger(ddb, names.state_table),
-        "dead_letters": DeadLetters(client("sqs"), names.platform_dlq),
-        "recorder": DryRunRecorder(client("s3"), names.lake_bucket_name()),
-        "outcomes": OutcomeLog(client("s3"), names.lake_bucket_name()),
-        "send": partial(send_with_retries, sleep=no_sleep, timeout=5),
-    }
-    values.update(overrides)
-    return Dispatcher(**values)
-
-
-def click(**overrides) -> dict:
-    cid = new_click_id(NOW)
-    record = {
-        "schema": 1,
-        "click_id": cid,
-        "ts": NOW.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-        "domain": "go.localhost",
-        "slug": "spring-sale",
-        "is_bot": False,
-        "consent": "not_required",
-        "platforms": ["meta", "tiktok"],
-        "click_ids": {"fbclid": "IwAR2xYz_-AbC", "ttclid": "E.C.P.tt"},
-        "country": "US",
-        "visitor_id": "0f" * 16,
-    }
-    record.update(overrides)
-    return {"kind": "click", "click": record, "ip": IP, "user_agent": UA}
-
-
-def conversion(click_envelope: dict | None, **overrides) -> dict:
-    c = (click_envelope or {}).get("click")
-    record = {
-        "schema": 1,
-        "conversion_id": new_click_id(NOW),
-        "ts": NOW.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-        "event_time": NOW.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-        "domain": "go.localhost",
-        "event": "purchase",
-        "event_id": "order-1001",
-        "value": 49.5,
-        "currency": "EUR",
-        "click_id": c["click_id"] if c else None,
-        "attributed": c is not None,
-    }
-    record.update(overrides)
-    index = None
-    if c:
-        index = {
-            k: c[k]
-            for k in (
-                "ts",
-                "domain",
-                "slug",
-                "click_ids",
-                "consent",
-                "platforms",
-                "visitor_id",
-                "country",
-            )
-        }
-        index["user_agent"] = UA
-    return {
-        "kind": "conversion",
-        "conversion": record,
-        "ip": "198.51.100.4",
-        "user_agent": None,
-        "user": {"em": hashlib.sha256(b"jane@example.com").hexdigest()},
-        "click": index,
-    }
-
-
-def batch(*envelopes: dict, first_seq: int = 1000) -> dict:
-    records = [
-        {
-            "PartitionKey": "k",
-            "SequenceNumber": str(first_seq + i),
-            "Data": json.dumps(e).encode(),
-        }
-        for i, e in enumerate(envelopes)
-    ]
-    return kinesis_event(records, "shardId-000000000000", "arn:aws:kinesis:x", "us-east-1")
-
-
-def dlq_messages() -> list[dict]:
-    sqs = client("sqs")
-    url = sqs.get_queue_url(QueueName=Names.from_env().platform_dlq)["QueueUrl"]
-    out = []
-    while True:
-        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not msgs:
-            return out
-        out += [json.loads(m["Body"]) for m in msgs]
-        for m in msgs:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-
+from tests.dispatch.scenario import (
+    IP,
+    META_TOKEN,
+    NOW,
+    UA,
+    batch,
+    click,
+    configure,
+    conversion,
+    dispatcher,
+    dlq_messages,
+    outcome_rows,
+    status,
+)
 
 # --- What is sent ---------------------------------------------------------------------------------
 
@@ -282,12 +125,7 @@ def test_retryable_errors_are_retried_then_succeed(aws, fakes):
     env = click()
     dispatcher().handle(batch(env))
     assert len(meta.received) == 3
-    assert (
-        Ledger(client("dynamodb"), Names.from_env().state_table).status(
-            "meta", env["click"]["click_id"]
-        )
-        == SENT
-    )
+    assert status("meta", env) == SENT
     assert dlq_messages() == []
 
 
@@ -307,8 +145,7 @@ def test_permanent_errors_are_not_retried_and_land_in_the_dlq_with_the_reason(aw
     assert dead["event"]["event_id"] == env["click"]["click_id"]
     assert dead["event"]["ip"] is None  # no full IP at rest, not even in the DLQ
     assert META_TOKEN not in json.dumps(dead)
-    ledger = Ledger(client("dynamodb"), Names.from_env().state_table)
-    assert ledger.status("meta", env["click"]["click_id"]) == DEAD
+    assert status("meta", env) == DEAD
     dispatcher().handle(batch(env))  # a replay does not try again
     assert len(meta.received) == 1
     assert len(fakes[1].received) == 1  # tiktok was not held back
@@ -385,12 +222,7 @@ def test_dry_run_records_the_exact_request_without_secrets_or_ips(aws, fakes):
     assert doc["platform"] == "meta" and doc["event_ids"] == [env["click"]["click_id"]]
     assert doc["body"]["data"][0]["user_data"]["client_ip_address"] == IP_REDACTED
     assert META_TOKEN not in text and IP not in text
-    assert (
-        Ledger(client("dynamodb"), Names.from_env().state_table).status(
-            "meta", env["click"]["click_id"]
-        )
-        == DRY_RUN
-    )
+    assert status("meta", env) == DRY_RUN
 
 
 def test_dry_run_by_default_unless_a_platform_sets_an_endpoint(aws, fakes):
@@ -410,17 +242,6 @@ def test_stale_events_are_rejected_before_batching_and_do_not_sink_the_batch(aws
     (m,) = fakes[0].received
     assert [e["event_id"] for e in m.json["data"]] == [fresh["click"]["click_id"]]
     assert {d["event"]["event_id"] for d in dlq_messages()} == {old["click"]["click_id"]}
-
-
-def outcome_rows() -> list[dict]:
-    import gzip
-
-    s3, bucket = client("s3"), Names.from_env().lake_bucket_name()
-    rows = []
-    for obj in s3.list_objects_v2(Bucket=bucket, Prefix="platform-events/").get("Contents", []):
-        body = gzip.decompress(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
-        rows += [json.loads(line) for line in body.splitlines()]
-    return rows
 
 
 def test_every_outcome_is_logged_to_the_lake_once_without_ips(aws, fakes):
