@@ -19,9 +19,9 @@ from chalicelib.clicks.stream import ClickPublisher
 from chalicelib.links.cache import LinkCache, StoreUnavailable
 from chalicelib.links.counter import ClickCounter
 from chalicelib.links.record import EEA_UK, domain_key, get_doc, link_key
-from chalicelib.redirect.decision import decide
+from chalicelib.redirect.decision import Decision, decide
 from chalicelib.redirect.request import RequestFacts
-from chalicelib.redirect.visitor import read_visitor
+from chalicelib.redirect.visitor import Visitor, read_visitor
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,27 @@ class Edge:
         if spec.get("max_clicks"):
             consume = lambda: self.counter.consume(spec["domain"], spec["slug"], spec["max_clicks"])  # noqa: E731
         decision = decide(doc, site, facts, visitor, now, click_id=click_id, consume_click=consume)
-        click = build_click(decision, facts, visitor, doc, click_id=click_id, now=now)
-        if click is not None:
-            self.publisher.publish(click_envelope(click, facts), click_id)
+        self._record(decision, facts, visitor, doc, click_id, now)
         body = "" if facts.method == "HEAD" else decision.body
         return Answer(decision.status, dict(decision.headers), body)
+
+    def _record(
+        self,
+        decision: Decision,
+        facts: RequestFacts,
+        visitor: Visitor,
+        doc: dict | None,
+        click_id: str,
+        now: datetime,
+    ) -> None:
+        """Publish the click. Whatever fails here loses the click, never the redirect (the
+        publisher itself never raises); the log names the click and the error type only."""
+        try:
+            click = build_click(decision, facts, visitor, doc, click_id=click_id, now=now)
+            if click is not None:
+                self.publisher.publish(click_envelope(click, facts), click_id)
+        except Exception as exc:
+            log.error("click %s not recorded: %s", click_id, type(exc).__name__)
 
     def _lookup(self, facts: RequestFacts) -> tuple[dict | None, dict | None]:
         """(link doc, site): one GetItem for a link; a domain read only when the slug is unknown."""

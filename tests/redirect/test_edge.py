@@ -547,3 +547,16 @@ def test_a_forwarded_email_reaches_the_destination_but_never_the_click_record(ht
     assert click["utm_term"] == "<redacted>"
     record = json.dumps(click)
     assert "jane" not in record and "15123456789" not in record
+
+
+def test_a_click_that_cannot_be_recorded_never_fails_the_redirect(http, monkeypatch, caplog):
+    from chalicelib.redirect import edge as edge_module
+
+    def broken(*args, **kwargs):
+        raise KeyError("audiences")
+
+    monkeypatch.setattr(edge_module, "build_click", broken)
+    r = get(http, "/plain?email=jane%40example.com")
+    assert r.status_code == 302
+    assert stream_events() == []
+    assert "KeyError" in caplog.text and "jane" not in caplog.text
