@@ -1,8 +1,17 @@
 """May this click be tracked and sent to ad platforms? ``granted | denied | not_required``.
 
-In order: an honoured privacy signal (GPC, DNT) denies, whatever else the request says; then an
-explicit choice (``rb_consent=1|0``, the query parameter over the cookie); then, without an explicit
-grant, a visitor from a ``require_in`` country is denied; everyone else is ``not_required``.
+In order (docs/consent.md tells the same to marketers and DPOs):
+
+1. an honoured privacy signal (GPC, DNT) denies, whatever else the request says;
+2. a denial in the query (``rb_consent=0``) denies, and is remembered;
+3. the visitor's own choice, the ``rb_consent`` cookie that only the first-party choice page
+   (``/_/consent``, see ``consent_page``) sets to ``1``, grants (``1``) or denies (``0``);
+4. with ``require_in`` set, a visitor from one of those countries is denied, and so is a visitor
+   whose country is unknown unless the domain says ``unknown_country: allow``;
+5. everyone else is ``not_required``.
+
+Nothing a third party can put in a URL grants: ``rb_consent=1`` in the query is ignored, and so is
+the referrer. A denial from anywhere is welcome.
 """
 
 from __future__ import annotations
@@ -15,52 +24,69 @@ from chalicelib.redirect.request import RequestFacts
 
 GRANTED, DENIED, NOT_REQUIRED = "granted", "denied", "not_required"
 CONSENT_PARAM = CONSENT_COOKIE = "rb_consent"
-# How long an explicit choice made through the parameter is remembered (CNIL suggests 6 months).
+# How long a choice is remembered (CNIL suggests 6 months).
 CONSENT_MAX_AGE = 180 * 24 * 3600
+# Reasons of a denial that is only the default of the visitor's region: they have not chosen yet,
+# so a page may ask them (a pixel link's interstitial does).
+REGION, REGION_UNKNOWN = "region", "region_unknown"
+UNCHOSEN = frozenset({REGION, REGION_UNKNOWN})
+ALLOW = "allow"  # `unknown_country: allow`: the domain's explicit opt-out of failing closed
 
 
 class Consent(NamedTuple):
     state: str  # granted | denied | not_required
-    reason: str  # gpc | dnt | param | cookie | region | default
+    reason: str  # gpc | dnt | param | cookie | region | region_unknown | default
     set_cookies: tuple[str, ...] = ()
 
 
 def read_consent(
     facts: RequestFacts, settings: Mapping[str, Any] | None, country: str | None
 ) -> Consent:
-    """The visitor's consent state under the domain's consent ``settings``."""
+    """The visitor's consent state under the domain's consent ``settings``.
+
+    ``country`` is the visitor's ISO-2 country, None when unknown.
+    """
     settings = settings or {}
-    param = _choice(facts.param(CONSENT_PARAM))
+    denial = _choice(facts.param(CONSENT_PARAM)) is False  # a parameter can only ever deny
     cookie = _choice(facts.cookies.get(CONSENT_COOKIE))
-    if settings.get("honor_gpc") and facts.headers.get("sec-gpc", "").strip() == "1":
-        return Consent(DENIED, "gpc", _remember(facts, param, cookie, DENIED))
-    if settings.get("honor_dnt") and facts.headers.get("dnt", "").strip() == "1":
-        return Consent(DENIED, "dnt", _remember(facts, param, cookie, DENIED))
-    explicit, reason = (param, "param") if param is not None else (cookie, "cookie")
-    if explicit is not None:
-        state = GRANTED if explicit else DENIED
-        return Consent(state, reason, _remember(facts, param, cookie, state))
+    if settings.get("honor_gpc") and facts.signal("sec-gpc"):
+        return Consent(DENIED, "gpc", _remember(facts, denial, cookie))
+    if settings.get("honor_dnt") and facts.signal("dnt"):
+        return Consent(DENIED, "dnt", _remember(facts, denial, cookie))
+    if denial:
+        return Consent(DENIED, "param", _remember(facts, denial, cookie))
+    if cookie is not None:
+        return Consent(GRANTED if cookie else DENIED, "cookie")
     required_in = {str(code).upper() for code in settings.get("require_in") or ()}
-    if country and country in required_in:
-        return Consent(DENIED, "region")
+    if required_in:
+        if country is None and settings.get("unknown_country") != ALLOW:
+            return Consent(DENIED, REGION_UNKNOWN)
+        if country in required_in:
+            return Consent(DENIED, REGION)
     return Consent(NOT_REQUIRED, "default")
+
+
+def needs_choice(consent: Consent) -> bool:
+    """Denied only because of the visitor's region: they have made no choice yet."""
+    return consent.state == DENIED and consent.reason in UNCHOSEN
+
+
+def choice_cookie(accept: bool, *, secure: bool) -> str:
+    """The ``Set-Cookie`` that remembers the visitor's own choice."""
+    return set_cookie(
+        CONSENT_COOKIE, "1" if accept else "0", max_age=CONSENT_MAX_AGE, secure=secure
+    )
 
 
 def _choice(value: str | None) -> bool | None:
     return {"1": True, "0": False}.get((value or "").strip())
 
 
-def _remember(
-    facts: RequestFacts, param: bool | None, cookie: bool | None, state: str
-) -> tuple[str, ...]:
-    """Persist a choice made through the parameter; never leave a grant behind a denial."""
+def _remember(facts: RequestFacts, denial: bool, cookie: bool | None) -> tuple[str, ...]:
+    """On a denial: remember one made through the parameter; never leave a grant behind."""
     secure = facts.is_https
-    if state == DENIED:
-        if param is False and cookie is not False:
-            return (set_cookie(CONSENT_COOKIE, "0", max_age=CONSENT_MAX_AGE, secure=secure),)
-        if cookie is True:
-            return (expire_cookie(CONSENT_COOKIE, secure=secure),)
-        return ()
-    if state == GRANTED and param is True and cookie is not True:
-        return (set_cookie(CONSENT_COOKIE, "1", max_age=CONSENT_MAX_AGE, secure=secure),)
+    if denial and cookie is not False:
+        return (choice_cookie(False, secure=secure),)
+    if cookie is True:
+        return (expire_cookie(CONSENT_COOKIE, secure=secure),)
     return ()

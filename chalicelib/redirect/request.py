@@ -86,6 +86,10 @@ class RequestFacts:
             _click_ids=_find_click_ids(pairs),
         )
 
+    def signal(self, name: str) -> bool:
+        """Whether a privacy signal header (``sec-gpc``, ``dnt``) is on: see ``is_signal_on``."""
+        return is_signal_on(self.headers.get(name))
+
     def param(self, name: str) -> str | None:
         """The first value of a query parameter, or None."""
         for key, value in self.query:
@@ -139,6 +143,12 @@ def normalize_headers(headers: Any) -> dict[str, str]:
         if key:
             out[key] = _text(value)[:MAX_HEADER_CHARS]
     return out
+
+
+def is_signal_on(value: str | None) -> bool:
+    """``Sec-GPC: 1`` / ``DNT: 1``. A header sent twice arrives joined (``"1, 1"``): the signal
+    is on when any of its values is ``1`` (when in doubt, the visitor's privacy wins)."""
+    return bool(value) and any(part.strip() == "1" for part in value.split(",")[:16])
 
 
 def normalize_host(host: Any) -> str | None:

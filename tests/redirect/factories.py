@@ -11,6 +11,7 @@ from chalicelib.redirect import RequestFacts, Visitor, read_visitor
 NOW = datetime(2026, 11, 15, 12, 0, 0, 123456, tzinfo=UTC)
 SALT = b"salt-of-the-day"
 CLICK_ID = "01JD0000000000000000000000"
+COUNTRY = "US"  # outside SITE's require_in: consent not required unless a test says otherwise
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -95,6 +96,9 @@ def facts(
     if ua is not None:
         hdrs["User-Agent"] = ua
     hdrs.setdefault("Host", host)
+    if not any(name.lower() == "cloudfront-viewer-country" for name in hdrs):
+        # CloudFront says where each visitor is; `cloudfront_viewer_country=""`: it did not.
+        hdrs["CloudFront-Viewer-Country"] = COUNTRY
     return RequestFacts.from_request(
         method=method, host=None, path=path, query=query, headers=hdrs, source_ip=ip
     )
