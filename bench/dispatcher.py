@@ -113,14 +113,14 @@ class MemoryLedger:
         self._lock = threading.Lock()
 
     def claim(self, key: str, now: datetime, until: datetime | None = None) -> Any:
-        from chalicelib.dispatch.ledger import PENDING, Claim
+        from chalicelib.dispatch.ledger import PENDING, Claim, Claimed
 
         with self._lock:
             found = self.status.get(key)
             if found is None:
                 self.status[key] = PENDING
-                return Claim.MINE
-            return Claim.IN_FLIGHT if found == PENDING else Claim.SETTLED
+                return Claimed(Claim.MINE)
+            return Claimed(Claim.IN_FLIGHT if found == PENDING else Claim.SETTLED)
 
     def settle_many(self, keys: Any, status: str, reason: str, now: Any = None) -> None:
         with self._lock:

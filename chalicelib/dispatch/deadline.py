@@ -33,6 +33,10 @@ class Deadline:
             return cls()
         return cls(lambda: millis() / 1000)
 
+    @property
+    def known(self) -> bool:
+        return self._remaining is not None
+
     def left(self) -> float:
         """Seconds work may still take, the safety margin kept back (``inf`` without one)."""
         return math.inf if self._remaining is None else self._remaining() - SAFETY_SECONDS

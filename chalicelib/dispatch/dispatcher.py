@@ -7,9 +7,10 @@ retries (or record them, in dry run), settle the ledger and dead-letter what sti
 
 Nothing is acknowledged that was not finished. A record is a batch item failure, for Lambda to
 replay, when the config table could not be read for it, when one of its events is still in
-flight elsewhere (a claim nobody settled yet), or when an event could not be claimed, settled or
-dead-lettered, or not be sent before the deadline (then its claim is released, so the replay
-takes it at once). Only a record that cannot be decoded or has the wrong shape is skipped (the
+flight elsewhere past the deadline (a claim nobody settled: the dispatcher looks again while it
+has time, since such a claim ends with the invocation that made it), or when an event could not
+be claimed, settled or dead-lettered, or not be sent before the deadline (then its claim is
+released, so the replay takes it at once). Only a record that cannot be decoded or has the wrong shape is skipped (the
 archiver files it under errors/). An adapter that raises dead-letters its events with the
 error's type: replaying would raise again.
 
@@ -59,6 +60,7 @@ __all__ = ["SAFETY_SECONDS", "SEND_CONCURRENCY", "ConfigView", "Dispatcher", "Re
 log = logging.getLogger(__name__)
 
 SEND_CONCURRENCY = 8  # a platform's requests in flight at once (GA4 sends one per visitor)
+MIN_PAUSE, MAX_PAUSE = 1.0, 30.0  # between looks at a claim in flight elsewhere
 
 # A record that fails with these while being decoded or read is malformed, not unlucky.
 MALFORMED = (binascii.Error, ValueError, TypeError, KeyError, AttributeError)
@@ -169,6 +171,7 @@ class Dispatcher:
         dry_run_default: bool = False,
         send: Callable[..., tuple[Outcome, int]] = send_with_retries,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], Any] = time.sleep,
     ):
         self.config = config
         self.secrets = secrets
@@ -179,6 +182,7 @@ class Dispatcher:
         self.dry_run_default = dry_run_default
         self.send = send
         self.now = now
+        self.sleep = sleep
         self.last_report = Report()
 
     def handle(self, kinesis_event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
@@ -250,30 +254,55 @@ class Dispatcher:
         if settings is None:
             log.warning("platform %s is no longer configured; %d events not sent", name, len(items))
             return
-        self._claim(run, items)
-        if not run.claimed:
-            return
+        waiting, pause = items, MIN_PAUSE / 2
+        while waiting:
+            mine, waiting, ends = self._claim(run, waiting)
+            if mine:
+                self._send_claimed(run, mine, settings)
+            if not waiting:
+                return
+            # In flight elsewhere: a run that died mid-batch (its claim ends with its
+            # invocation) or a concurrent one (it settles). Look again, less and less often,
+            # while the deadline allows; else the records go back for Lambda's retry. (Not
+            # waiting would spend the retries in a second: a retry comes at once.)
+            run.now = self.now()
+            pause = min((ends - run.now).total_seconds() + 1, pause * 2, MAX_PAUSE)
+            pause = max(pause, MIN_PAUSE)
+            if not run.deadline.known or pause >= run.deadline.left():
+                run.report.add(run.report.in_flight, name, len(waiting))
+                self._give_back(run, waiting)
+                return
+            self.sleep(pause)
+            run.now = self.now()
+
+    def _send_claimed(self, run: _Run, claimed: list[Pending], settings: dict[str, Any]) -> None:
         dry_run = bool(settings.get("dry_run")) or (
             self.dry_run_default and not settings.get("endpoint")
         )
-        platform = adapter(name)
+        platform = adapter(run.name)
         try:
             secrets = self.secrets.resolve_fields(settings, platform.SECRET_FIELDS)
         except SecretError as exc:
             if exc.code in TRANSIENT_SECRET_ERRORS:
-                self._release(run, run.claimed, f"credentials unreadable ({exc.code})")
+                self._release(run, claimed, f"credentials unreadable ({exc.code})")
                 return
             if not dry_run:
-                self._dead(run, run.claimed, PERMANENT, str(exc))
+                self._dead(run, claimed, PERMANENT, str(exc))
                 return
             secrets = {f: f"<{settings[f]}>" for f in platform.SECRET_FIELDS if settings.get(f)}
-        for events in _rounds(run.claimed):
+        for events in _rounds(claimed):
             self._round(run, events, platform, settings, secrets, dry_run)
 
-    def _claim(self, run: _Run, items: list[Pending]) -> None:
-        """Claim each event until the invocation ends: ours, in flight elsewhere (retry later),
-        or settled (a duplicate). A ledger error leaves this and the rest for the retry."""
+    def _claim(
+        self, run: _Run, items: list[Pending]
+    ) -> tuple[list[Pending], list[Pending], datetime]:
+        """Claim each event until the invocation ends. Returns the events claimed, those in
+        flight elsewhere and when the first of those claims ends; settled ones are duplicates.
+        A ledger error leaves this event and the rest for the retry."""
         until = run.deadline.claims_until(run.now)
+        mine: list[Pending] = []
+        waiting: list[Pending] = []
+        ends: datetime | None = None
         for i, pending in enumerate(items):
             try:
                 found = self.ledger.claim(pending.key, run.now, until)
@@ -285,19 +314,20 @@ class Dispatcher:
                     _kind(exc),
                     len(left),
                 )
-                run.report.fail(s for p in left for s in p.sequences)
-                for p in left:
-                    p.done = True
-                return
-            if found is Claim.MINE:
-                run.claimed.append(pending)
-                continue
-            pending.done = True
-            if found is Claim.IN_FLIGHT:
-                run.report.add(run.report.in_flight, run.name)
-                run.report.fail(pending.sequences)
+                self._give_back(run, left)
+                break
+            if found.state is Claim.MINE:
+                mine.append(pending)
+            elif found.state is Claim.IN_FLIGHT:
+                waiting.append(pending)
+                found_ends = found.until or run.now
+                ends = found_ends if ends is None else min(ends, found_ends)
             else:
+                pending.done = True
                 run.report.add(run.report.duplicates, run.name)
+        with run.lock:
+            run.claimed.extend(mine)
+        return mine, waiting, ends or run.now
 
     def _round(
         self,

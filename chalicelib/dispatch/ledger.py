@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -39,6 +40,14 @@ class Claim(StrEnum):
     MINE = "mine"
     IN_FLIGHT = "in_flight"  # retry later: nobody has sent it yet, or nobody has said so
     SETTLED = "settled"  # a duplicate: sent, dry run, dead, rejected or skipped
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claim's answer; ``until``: when someone else's claim in flight runs out."""
+
+    state: Claim
+    until: datetime | None = None
 
 
 def ledger_key(platform: str, domain: str, kind: str, event_id: str) -> str:
@@ -61,7 +70,7 @@ class Ledger:
         self.lease = lease  # a claim's life when the caller does not know its own deadline
         self.keep = keep
 
-    def claim(self, key: str, now: datetime, until: datetime | None = None) -> Claim:
+    def claim(self, key: str, now: datetime, until: datetime | None = None) -> Claimed:
         """Claim ``key`` until ``until`` (default: ``now`` + the lease). ``MINE`` when this
         caller may send the event: nobody has, and nobody else's claim is still running."""
         until = until or now + self.lease
@@ -82,11 +91,15 @@ class Ledger:
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return Claim.MINE
+            return Claimed(Claim.MINE)
         except self.ddb.exceptions.ConditionalCheckFailedException as refused:
-            item = refused.response.get("Item")
-            found = item["status"]["S"] if item else self.status(key)
-            return Claim.IN_FLIGHT if found in (PENDING, None) else Claim.SETTLED
+            item = refused.response.get("Item") or self._item(key)
+            if item and item["status"]["S"] != PENDING:
+                return Claimed(Claim.SETTLED)
+            if not item:  # released since: free, but claim it on the next try
+                return Claimed(Claim.IN_FLIGHT, now)
+            ends = datetime.fromtimestamp(int(item["claimed_until"]["N"]), UTC)
+            return Claimed(Claim.IN_FLIGHT, ends)
 
     def _settled(self, key: str, status: str, reason: str, now: datetime) -> dict[str, Any]:
         return {
@@ -100,7 +113,6 @@ class Ledger:
         """Record what became of events with the same outcome (each record replaces its claim):
         BatchWriteItem, 25 a call; what DynamoDB leaves unprocessed after the retries, one by
         one."""
-        now = now or datetime.now(UTC)
         self._write_many(
             [{"PutRequest": {"Item": self._settled(k, status, reason, now)}} for k in keys]
         )
@@ -127,10 +139,13 @@ class Ledger:
                     self.ddb.delete_item(TableName=self.table, Key=request["DeleteRequest"]["Key"])
 
     def status(self, key: str) -> str | None:
-        item = self.ddb.get_item(
+        item = self._item(key)
+        return item["status"]["S"] if item else None
+
+    def _item(self, key: str) -> dict[str, Any] | None:
+        return self.ddb.get_item(
             TableName=self.table, Key={"pk": {"S": key}}, ConsistentRead=True
         ).get("Item")
-        return item["status"]["S"] if item else None
 
 
 def _pk(request: dict[str, Any]) -> str:

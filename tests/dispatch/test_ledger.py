@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib.dispatch import ledger as ledger_module
-from chalicelib.dispatch.ledger import DEAD, SENT, Claim, Ledger, ledger_key
+from chalicelib.dispatch.ledger import DEAD, SENT, Claim, Claimed, Ledger, ledger_key
 from chalicelib.resources import Names, client
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -101,13 +101,13 @@ def test_a_claim_is_in_flight_until_settled_or_over_and_free_again_once_released
     key = keys("meta", ["e1"])[0]
     until = NOW + timedelta(seconds=30)
 
-    assert ledger.claim(key, NOW, until) is Claim.MINE
-    assert ledger.claim(key, NOW + timedelta(seconds=29), until) is Claim.IN_FLIGHT
-    assert ledger.claim(key, NOW + timedelta(seconds=31)) is Claim.MINE  # the first ran out
+    assert ledger.claim(key, NOW, until) == Claimed(Claim.MINE)
+    assert ledger.claim(key, NOW + timedelta(seconds=29), until) == Claimed(Claim.IN_FLIGHT, until)
+    assert ledger.claim(key, NOW + timedelta(seconds=31)).state is Claim.MINE  # the first ran out
 
     ledger.release_many([key])
     assert ledger.status(key) is None
-    assert ledger.claim(key, NOW, until) is Claim.MINE
+    assert ledger.claim(key, NOW, until).state is Claim.MINE
 
     ledger.settle_many([key], DEAD, "permanent: HTTP 400", NOW)
-    assert ledger.claim(key, NOW + timedelta(days=1), until) is Claim.SETTLED
+    assert ledger.claim(key, NOW + timedelta(days=1), until) == Claimed(Claim.SETTLED)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -94,6 +95,77 @@ def test_an_unsettled_claim_is_retried_later_not_dropped_as_a_duplicate(aws, fak
     assert len(sent_event_ids(tiktok)) == 1  # tiktok's settled claim is a duplicate
     assert dict(later.last_report.duplicates) == {"tiktok": 1}
     assert status("meta", env) == SENT
+
+
+class FakeTime:
+    """The dispatcher's clock and sleep: sleeping moves the clock, and may run ``on_sleep``."""
+
+    def __init__(self, on_sleep: Callable[[], None] | None = None):
+        self.at = NOW
+        self.sleeps: list[float] = []
+        self.on_sleep = on_sleep
+
+    def now(self):
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.at += timedelta(seconds=seconds)
+        if self.on_sleep:
+            self.on_sleep()
+
+    def context(self, seconds: float) -> Any:
+        """A Lambda context with ``seconds`` left now, running on this clock."""
+        return SimpleNamespace(
+            get_remaining_time_in_millis=lambda: int(
+                (seconds - (self.at - NOW).total_seconds()) * 1000
+            )
+        )
+
+
+def test_a_claim_that_runs_out_before_the_deadline_is_waited_for_and_sent(aws, fakes):
+    configure(fakes)
+    env = click()
+    # A run that died mid-send 20 s ago: its claim ends with its invocation, in 40 s.
+    ledger().claim(key_of("meta", env), NOW, until=NOW + timedelta(seconds=40))
+    clock = FakeTime()
+    d = dispatcher(now=clock.now, sleep=clock.sleep)
+
+    result = d.handle(batch(env), context=clock.context(240))
+
+    assert failures(result) == []
+    assert sent_event_ids(fakes[0]) == [env["click"]["click_id"]]
+    assert status("meta", env) == SENT
+    assert 40 < sum(clock.sleeps) <= 45 and len(clock.sleeps) <= 8  # a few looks, not a spin
+
+
+def test_a_claim_settled_by_a_concurrent_run_while_waiting_is_a_duplicate(aws, fakes):
+    configure(fakes)
+    env = click()
+    key = key_of("meta", env)
+    ledger().claim(key, NOW, until=NOW + timedelta(seconds=200))
+    clock = FakeTime(on_sleep=lambda: ledger().settle_many([key], SENT, "HTTP 200", NOW))
+    d = dispatcher(now=clock.now, sleep=clock.sleep)
+
+    result = d.handle(batch(env), context=clock.context(240))
+
+    assert failures(result) == [] and sent_event_ids(fakes[0]) == []
+    assert dict(d.last_report.duplicates) == {"meta": 1}
+    assert len(clock.sleeps) == 1
+
+
+def test_a_claim_outlasting_the_deadline_goes_back_for_the_retry(aws, fakes):
+    configure(fakes)
+    env = click()
+    ledger().claim(key_of("meta", env), NOW, until=NOW + timedelta(minutes=10))
+    clock = FakeTime()
+    d = dispatcher(now=clock.now, sleep=clock.sleep)
+
+    result = d.handle(batch(env, first_seq=4), context=clock.context(100))
+
+    assert failures(result) == ["4"] and sent_event_ids(fakes[0]) == []
+    assert sum(clock.sleeps) < 100 - dispatcher_module.SAFETY_SECONDS
+    assert dict(d.last_report.in_flight) == {"meta": 1}
 
 
 def test_the_same_event_twice_in_one_batch_is_sent_once(aws, fakes):
