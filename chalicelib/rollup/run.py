@@ -159,6 +159,9 @@ class Rollup:
         listings = self._list(candidates)
         manifests = self.store.manifests(candidates)
         report = RunReport()
+        # An hour's manifest says "done": it is written only once the hour's day rows are, so a
+        # run that fails (or dies) in between leaves the hour to be rolled up again.
+        due: dict[str, Manifest] = {}
         con = None
         workdir = Path(tempfile.mkdtemp(prefix="rollup-", dir=self.workdir))
         try:
@@ -179,7 +182,7 @@ class Rollup:
                     started = time.monotonic()
                     try:
                         result = self._roll(
-                            con, workdir, hour, closed, listing, fingerprint, previous, now
+                            con, workdir, hour, closed, listing, fingerprint, previous, now, due
                         )
                     except Exception as exc:  # one bad hour must not stop the others
                         log.exception("rollup of %s failed", hour)
@@ -193,6 +196,8 @@ class Rollup:
             days = sorted({day_of(h.hour) for h in report.by_status(ROLLED)})
             for day in days:
                 self.roll_day(day)
+                for hour in sorted(h for h in due if day_of(h) == day):
+                    self.store.put_manifest(due.pop(hour))
             report.days = days
         finally:
             if con is not None:
@@ -232,6 +237,7 @@ class Rollup:
         fingerprint: str,
         previous: Manifest | None,
         now: datetime,
+        due: dict[str, Manifest],
     ) -> HourResult:
         result = HourResult(hour, ROLLED, closed)
         notes = []
@@ -280,17 +286,15 @@ class Rollup:
         result.platform_events = n["platform_events"]
         result.note = "; ".join(notes)
         self.store.replace(hour_period(hour), rows)
-        self.store.put_manifest(
-            Manifest(
-                hour=hour,
-                fingerprint=fingerprint,
-                closed=closed,
-                compacted=result.compacted,
-                rolled_at=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                counts=n,
-                sources={p: [o.key for o in listing[p]] for p in RAW_PREFIXES},
-                source_counts={p: len(listing[p]) for p in RAW_PREFIXES},
-            )
+        due[hour] = Manifest(
+            hour=hour,
+            fingerprint=fingerprint,
+            closed=closed,
+            compacted=result.compacted,
+            rolled_at=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            counts=n,
+            sources={p: [o.key for o in listing[p]] for p in RAW_PREFIXES},
+            source_counts={p: len(listing[p]) for p in RAW_PREFIXES},
         )
         return result
 
