@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 SEND_CONCURRENCY = 8  # a platform's requests in flight at once (GA4 sends one per visitor)
 MIN_PAUSE, MAX_PAUSE = 1.0, 30.0  # between looks at a claim in flight elsewhere
+MAX_LOOKS = 12  # 1 + 2 + ... + 16 + 30 * 7 s: longer than a dispatcher invocation
 
 # A record that fails with these while being decoded or read is malformed, not unlucky.
 MALFORMED = (binascii.Error, ValueError, TypeError, KeyError, AttributeError)
@@ -255,7 +256,7 @@ class Dispatcher:
             log.warning("platform %s is no longer configured; %d events not sent", name, len(items))
             return
         waiting, pause = items, MIN_PAUSE / 2
-        while waiting:
+        for look in range(MAX_LOOKS + 1):
             mine, waiting, ends = self._claim(run, waiting)
             if mine:
                 self._send_claimed(run, mine, settings)
@@ -268,7 +269,7 @@ class Dispatcher:
             run.now = self.now()
             pause = min((ends - run.now).total_seconds() + 1, pause * 2, MAX_PAUSE)
             pause = max(pause, MIN_PAUSE)
-            if not run.deadline.known or pause >= run.deadline.left():
+            if look == MAX_LOOKS or not run.deadline.known or pause >= run.deadline.left():
                 run.report.add(run.report.in_flight, name, len(waiting))
                 self._give_back(run, waiting)
                 return
