@@ -47,10 +47,15 @@ def main(ctx: click.Context, local: bool, stage: str | None) -> None:
 
 
 def _load(file: str):
+    """The config, validated for the target stage: secrets its functions may read, endpoint
+    overrides only where the stage permits them."""
     from chalicelib.config.loader import ConfigError, load_config
+    from chalicelib.platforms.endpoints import stage_allows_endpoints
+    from chalicelib.resources import Names
 
+    stage = Names.from_env().stage
     try:
-        return load_config(file)
+        return load_config(file, stage=stage, allow_endpoints=stage_allows_endpoints(stage))
     except ConfigError as exc:
         for line in str(exc).splitlines():
             err.print(line, markup=False)

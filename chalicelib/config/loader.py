@@ -29,6 +29,7 @@ from chalicelib.config.model import (
     reference_problems,
     unsupported_version,
 )
+from chalicelib.config.values import ALLOW_ENDPOINTS, STAGE
 from chalicelib.config.yamldoc import Document, Loc, Mark, YamlSyntaxError, read_yaml
 
 __all__ = [
@@ -65,8 +66,13 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a links.yaml file. Raises `ConfigError` listing every problem."""
+def load_config(
+    path: str | Path, stage: str | None = None, allow_endpoints: bool | None = None
+) -> Config:
+    """Read and validate a links.yaml file. Raises `ConfigError` listing every problem.
+
+    With `stage`, also what that stage's functions could not use: secrets outside its path and,
+    when `allow_endpoints` is False, platform endpoint overrides."""
     name = str(path)
     try:
         raw = Path(path).read_bytes()
@@ -77,11 +83,13 @@ def load_config(path: str | Path) -> Config:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError([ConfigIssue(name, line, 0, "", "the file is not UTF-8 text")]) from None
-    return load_config_text(text, name)
+    return load_config_text(text, name, stage, allow_endpoints)
 
 
-def load_config_text(text: str, filename: str) -> Config:
-    """Validate links.yaml text; `filename` is only used in messages."""
+def load_config_text(
+    text: str, filename: str, stage: str | None = None, allow_endpoints: bool | None = None
+) -> Config:
+    """Validate links.yaml text; `filename` is only used in messages (see `load_config`)."""
     try:
         doc = read_yaml(text)
     except YamlSyntaxError as exc:
@@ -102,7 +110,8 @@ def load_config_text(text: str, filename: str) -> Config:
 
     config: Config | None = None
     try:
-        config = Config.model_validate(data, context={REFERENCES_CHECKED: True})
+        context = {REFERENCES_CHECKED: True, STAGE: stage, ALLOW_ENDPOINTS: allow_endpoints}
+        config = Config.model_validate(data, context=context)
     except ValidationError as exc:
         issues += [
             _from_pydantic(error, doc, filename)

@@ -32,10 +32,12 @@ from pydantic import (
 from chalicelib.config.values import (
     PLATFORM_NAMES,
     Bool,
+    ConversionSecretRef,
     Country,
     CountryOrRegion,
     Device,
     Digits,
+    EndpointUrl,
     Host,
     Identifier,
     Int,
@@ -105,7 +107,7 @@ class Domain(_Model):
     expired_url: Url | None = None
     """Default destination of this domain's expired links (else a 410 page)."""
     consent: Consent = Field(default_factory=Consent)
-    conversion_secret: SecretRef | None = None
+    conversion_secret: ConversionSecretRef | None = None
     """HMAC secret of conversion postbacks: ssm:/path or secretsmanager:name."""
     default_country: Country | None = None
     """ISO 3166-1 alpha-2 country used to read phone numbers that have no country code."""
@@ -115,7 +117,7 @@ class Domain(_Model):
 
 
 class _Platform(_Model):
-    endpoint: Url | None = None
+    endpoint: EndpointUrl | None = None
     """Base URL that replaces the platform's API host (tests, proxies, the local sink)."""
     dry_run: Bool = False
     """Record events instead of sending them."""

@@ -24,6 +24,7 @@ from pydantic import (
     PlainValidator,
     StrictBool,
     StrictInt,
+    ValidationInfo,
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
@@ -41,6 +42,51 @@ _SECRETS_MANAGER_RE = re.compile(r"secretsmanager:[A-Za-z0-9/_+=.@:-]+")
 _LANGUAGE_RE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _DIGITS_RE = re.compile(r"[0-9]{1,32}")
+# Validation context keys (set by the loader for one stage): the stage whose functions will read
+# the secrets, and whether that stage lets a platform's `endpoint` replace its API host.
+STAGE = "stage"
+ALLOW_ENDPOINTS = "allow_endpoints"
+# Writing systems that may share one host label (UTS #39 "highly restrictive"): a label is in one
+# script, or in one of these sets. Common and Inherited characters (digits, `-`) go with any.
+_SCRIPT_SETS = (
+    frozenset({"Latin", "Han", "Hiragana", "Katakana"}),
+    frozenset({"Latin", "Han", "Bopomofo"}),
+    frozenset({"Latin", "Han", "Hangul"}),
+)
+_SCRIPTS = [
+    "Latin",
+    "Greek",
+    "Cyrillic",
+    "Armenian",
+    "Hebrew",
+    "Arabic",
+    "Syriac",
+    "Thaana",
+    "Devanagari",
+    "Bengali",
+    "Gurmukhi",
+    "Gujarati",
+    "Oriya",
+    "Tamil",
+    "Telugu",
+    "Kannada",
+    "Malayalam",
+    "Sinhala",
+    "Thai",
+    "Lao",
+    "Tibetan",
+    "Myanmar",
+    "Georgian",
+    "Hangul",
+    "Ethiopic",
+    "Cherokee",
+    "Khmer",
+    "Mongolian",
+    "Hiragana",
+    "Katakana",
+    "Bopomofo",
+    "Han",
+]
 # Codes people write for a country whose ISO code differs.
 _COUNTRY_HINTS = {"UK": "GB", "EL": "GR"}
 
@@ -137,12 +183,89 @@ def check_url(value: str) -> str:
         raise invalid("URL must not contain a user name or password (user:password@)")
     if not parts.hostname or not port_ok:
         raise invalid("URL needs a host, e.g. https://shop.example/")
+    _honest_host(parts.hostname)
     return value
 
 
-def check_secret_ref(value: str) -> str:
-    """A reference to where a credential is kept. The value itself is never echoed back."""
+def _codepoint(ch: str) -> str:
+    return f"U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed')})"
+
+
+def _honest_host(host: str) -> None:
+    """A host that reads as what it is: IDNA2008 code points only (no fullwidth dots, no
+    invisible or bidi characters: `idna` refuses them), and each label in one writing system
+    (no Cyrillic `а` among Latin letters), also when written as punycode."""
+    for label in host.split("."):
+        if label.startswith("xn--"):
+            try:
+                label = idna.decode(label)
+            except (idna.IDNAError, UnicodeError) as exc:
+                raise invalid(
+                    f"the URL's host has an invalid punycode label {label}: {exc}"
+                ) from None
+        elif label.isascii():
+            continue
+        try:
+            idna.encode(label, strict=True, uts46=False)
+        except (idna.IDNAError, UnicodeError):
+            bad = next(
+                (ch for ch in label if not _idna_ok(ch)),
+                None,
+            )
+            what = f"{_codepoint(bad)}, which" if bad else "a character that"
+            raise invalid(
+                f"the URL's host contains {what} is not allowed in a host name and can make it "
+                "look like another; write the host plainly"
+            ) from None
+        scripts = _scripts_of(label)
+        if len(scripts) > 1 and not any(scripts <= allowed for allowed in _SCRIPT_SETS):
+            raise invalid(
+                f"the URL's host label {label!r} mixes {' and '.join(sorted(scripts))} letters, "
+                "a way to imitate another host; write each label in one script"
+            )
+
+
+def _idna_ok(ch: str) -> bool:
+    try:
+        idna.encode(ch, strict=True, uts46=False)
+    except (idna.IDNAError, UnicodeError):
+        return ch == "-"
+    return True
+
+
+@cache
+def _script_patterns() -> list[tuple[str, Any]]:
+    import regex  # Unicode script properties (the standard library has none)
+
+    return [(name, regex.compile(rf"\p{{Script={name}}}")) for name in _SCRIPTS]
+
+
+def _scripts_of(label: str) -> frozenset[str]:
+    found = set()
+    for ch in label:
+        for name, pattern in _script_patterns():
+            if pattern.match(ch):
+                found.add(name)
+                break
+        else:
+            if unicodedata.category(ch).startswith("L"):  # a letter of a script not listed
+                found.add(unicodedata.name(ch, "?").split(" ")[0])
+    return frozenset(found)
+
+
+def check_secret_ref(value: str, info: ValidationInfo) -> str:
+    """A reference to where a credential is kept. The value itself is never echoed back.
+
+    For a stage (validation context), it must be under the stage's path: the functions' IAM
+    policies let them read ssm:/rebound/<stage>/* and secretsmanager:rebound/<stage>/* only."""
     if _SSM_RE.fullmatch(value) or _SECRETS_MANAGER_RE.fullmatch(value):
+        stage = (info.context or {}).get(STAGE)
+        if stage and not value.startswith(stage_secret_prefixes(stage)):
+            ssm, sm = stage_secret_prefixes(stage)
+            raise invalid(
+                f"outside the secrets of stage {stage}: its functions may read only {ssm}... and "
+                f"{sm}... (IAM), so this reference would fail at run time"
+            )
         return value
     if value.startswith("ssm:"):
         raise invalid(
@@ -155,6 +278,39 @@ def check_secret_ref(value: str) -> str:
         "credentials are not written in this file: store the value in SSM Parameter Store or "
         "Secrets Manager and use a reference here (ssm:/path or secretsmanager:name)"
     )
+
+
+def stage_secret_prefixes(stage: str) -> tuple[str, str]:
+    """The reference prefixes a stage's functions may read (infra: .chalice/policy-*.json)."""
+    return f"ssm:/rebound/{stage}/", f"secretsmanager:rebound/{stage}/"
+
+
+CONVERSION_SECRET_SUFFIX = "conversion-secret"  # noqa: S105 - a name, not a secret
+
+
+def check_conversion_secret(value: str) -> str:
+    """The public API function may read only secrets named ...conversion-secret (its IAM
+    policy), not the platform tokens beside them."""
+    if not value.endswith(CONVERSION_SECRET_SUFFIX):
+        raise invalid(
+            f"the postback function may read only secrets whose name ends in "
+            f"`{CONVERSION_SECRET_SUFFIX}`, e.g. ssm:/rebound/prod/go.brand.com/conversion-secret"
+        )
+    return value
+
+
+def check_endpoint_allowed(value: str, info: ValidationInfo) -> str:
+    """An `endpoint` receives the platform's credentials: only where the stage permits it."""
+    context = info.context or {}
+    if context.get(ALLOW_ENDPOINTS) is False:
+        stage = context.get(STAGE) or "this stage"
+        raise invalid(
+            f"stage {stage} does not permit a platform endpoint override: the platform's access "
+            "token would be sent to this URL. Remove it, or set REBOUND_ALLOW_ENDPOINTS to "
+            '"true" in the stage\'s environment_variables (.chalice/config.json) for a stage '
+            "whose credentials are test ones"
+        )
+    return value
 
 
 @cache
@@ -292,12 +448,21 @@ Url = Annotated[
         {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": MAX_URL_LENGTH}
     ),
 ]
+EndpointUrl = Annotated[
+    str,
+    AfterValidator(check_url),
+    AfterValidator(check_endpoint_allowed),
+    WithJsonSchema(
+        {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": MAX_URL_LENGTH}
+    ),
+]
 SecretRef = Annotated[
     str,
     BeforeValidator(_as_text),
     AfterValidator(check_secret_ref),
     _pattern(r"^(ssm:/|secretsmanager:)\S+$", description="ssm:/path or secretsmanager:name"),
 ]
+ConversionSecretRef = Annotated[SecretRef, AfterValidator(check_conversion_secret)]
 Country = Annotated[
     str, BeforeValidator(_as_text), AfterValidator(_country), _pattern("^[A-Za-z]{2}$")
 ]

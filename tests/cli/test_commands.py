@@ -156,3 +156,21 @@ def test_no_table_is_a_clear_user_error(aws, good, monkeypatch):
     result = run("plan", str(good))
     assert result.exit_code == 1
     assert "rebound-nowhere-links does not exist" in result.output
+
+
+def test_validate_checks_the_file_against_the_target_stage(tmp_path):
+    staged = tmp_path / "staged.yaml"
+    staged.write_text(
+        "version: 1\n"
+        "platforms:\n"
+        "  meta: {pixel_id: '1', access_token: ssm:/rebound/local/meta-token,\n"
+        "         endpoint: 'https://collector.example/'}\n"
+    )
+    local = run("--stage", "local", "validate", str(staged))
+    assert local.exit_code == 0, local.output
+    prod = run("--stage", "prod", "validate", str(staged))
+    assert prod.exit_code == 1
+    assert f"{staged}:3:39 platforms.meta.access_token:" in prod.output
+    assert "ssm:/rebound/prod/" in prod.output
+    assert f"{staged}:4:20 platforms.meta.endpoint:" in prod.output
+    assert "REBOUND_ALLOW_ENDPOINTS" in prod.output

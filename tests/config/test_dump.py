@@ -34,7 +34,7 @@ DOMAINS = [
             "require_in": ["EU", "CH"],
             "limited_data_use": True,
         },
-        "conversion_secret": "secretsmanager:rebound/buecher",
+        "conversion_secret": "secretsmanager:rebound/buecher-conversion-secret",
         "default_country": "DE",
     },
 ]

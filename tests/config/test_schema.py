@@ -82,8 +82,10 @@ def test_every_credential_field_takes_only_a_reference():
     }
     for model_name, name, annotation in credential_fields:
         adapter = TypeAdapter(annotation)
-        assert adapter.validate_python("ssm:/rebound/x") == "ssm:/rebound/x"
-        assert adapter.validate_python("secretsmanager:rebound/x") == "secretsmanager:rebound/x"
+        # A conversion secret's name also says what it is (the public function reads no other).
+        ssm, sm = "ssm:/rebound/x/conversion-secret", "secretsmanager:rebound/x-conversion-secret"
+        assert adapter.validate_python(ssm) == ssm
+        assert adapter.validate_python(sm) == sm
         with pytest.raises(ValidationError) as caught:
             adapter.validate_python("s3cr3t-literal")
         error = caught.value.errors()[0]
