@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 STAGE ?= dev
 SCAN_VENV := $(VENV)/scan
 
-.PHONY: run test lint format check-python browser bench bench-quick package scan clean
+.PHONY: run test faults lint format check-python browser bench bench-quick package scan clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Rebound needs Python 3.11+ (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -23,6 +23,10 @@ run: $(STAMP)  ## the local stack in the foreground
 
 test: $(STAMP) lint browser  ## lint and the whole test suite
 	$(BIN)/pytest
+
+# `make test` runs these too. The matrix table for docs/operations.md: python -m tests.faults.matrix
+faults: $(STAMP)  ## the fault matrix and the hostile-input fuzz: every promise under faults
+	$(BIN)/pytest tests/faults -q -s -p no:cacheprovider
 
 # The browser tests drive Debian's chromium through playwright (its own browser download is not used).
 # Root installs directly (CI); anyone else through sudo.
