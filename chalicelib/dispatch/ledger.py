@@ -26,6 +26,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from chalicelib.resources import batch_write
 
 PENDING = "pending"
@@ -125,13 +127,15 @@ class Ledger:
     def _write_many(self, requests: list[dict[str, Any]]) -> None:
         unique = list({_pk(r): r for r in requests}.values())
         for start in range(0, len(unique), BATCH):
-            left = batch_write(
-                self.ddb,
-                self.table,
-                unique[start : start + BATCH],
-                attempts=BATCH_RETRIES,
-                sleep=time.sleep,
-            )
+            chunk = unique[start : start + BATCH]
+            try:
+                left = batch_write(
+                    self.ddb, self.table, chunk, attempts=BATCH_RETRIES, sleep=time.sleep
+                )
+            except (ClientError, BotoCoreError):
+                # The batch call failed as a whole. A settle that does not land means the
+                # events are sent again once their claims run out: try them one by one.
+                left = chunk
             for request in left:  # still throttled: one by one, raising if that fails too
                 if "PutRequest" in request:
                     self.ddb.put_item(TableName=self.table, Item=request["PutRequest"]["Item"])

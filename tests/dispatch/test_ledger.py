@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from botocore.exceptions import ClientError
 
 from chalicelib.dispatch import ledger as ledger_module
 from chalicelib.dispatch.ledger import DEAD, SENT, Claim, Claimed, Ledger, ledger_key
@@ -84,6 +85,19 @@ def test_items_still_throttled_after_the_retries_are_written_one_by_one():
     assert len(ddb.batches) == ledger_module.BATCH_RETRIES
     assert ddb.puts == keys("reddit", ["a", "b"])
     assert ddb.items[keys("reddit", ["b"])[0]]["status"] == {"S": "dead"}
+
+
+def test_a_failed_batch_call_is_written_one_by_one_instead_of_resending_later():
+    class Refusing(FakeDynamoDB):
+        def batch_write_item(self, RequestItems):
+            raise ClientError({"Error": {"Code": "ThrottlingException"}}, "BatchWriteItem")
+
+    ddb = Refusing()
+
+    Ledger(ddb, "state").settle_many(keys("meta", ["a", "b"]), SENT, "HTTP 200", NOW)
+
+    assert ddb.puts == keys("meta", ["a", "b"])
+    assert {i["status"]["S"] for i in ddb.items.values()} == {SENT}
 
 
 def test_keys_are_scoped_by_platform_domain_kind_and_id():
