@@ -70,8 +70,11 @@ ACTION_OF = {
     ("s3", "ListObjectsV2"): "s3:ListBucket",
     ("s3", "DeleteObjects"): "s3:DeleteObject",
 }
-# A call's target, and the condition keys IAM evaluates for it (s3:prefix for a listing).
-Need = tuple[str, str, dict[str, str]]
+# A call's target, and the condition keys IAM evaluates for it (s3:prefix for a listing, the
+# partition keys of a DynamoDB item call: a list, IAM's multivalued dynamodb:LeadingKeys).
+Need = tuple[str, str, dict[str, Any]]
+# Secrets Manager authorizes against the secret's full ARN, which ends in a random suffix.
+SECRET_SUFFIX = "-AbCdEf"
 
 
 def arn(kind: str, name: str) -> str:
@@ -91,7 +94,9 @@ def needs(service: str, operation: str, params: dict[str, Any]) -> list[Need]:
     action = ACTION_OF.get((service, operation), f"{service}:{operation}")
     if service == "dynamodb":
         tables = params.get("RequestItems") or {params["TableName"]: None}
-        return [(action, arn("dynamodb", t), {}) for t in tables]
+        key = params.get("Key") or params.get("Item") or {}
+        leading = {"dynamodb:LeadingKeys": [key["pk"]["S"]]} if "pk" in key else {}
+        return [(action, arn("dynamodb", t), leading) for t in tables]
     if service == "kinesis":
         return [(action, arn("kinesis", params["StreamName"]), {})]
     if service == "sqs":
@@ -108,7 +113,10 @@ def needs(service: str, operation: str, params: dict[str, Any]) -> list[Need]:
     if service == "ssm":
         return [(action, arn("ssm", params["Name"]), {})]
     if service == "secretsmanager":
-        return [(action, arn("secretsmanager", params["SecretId"]), {})]
+        secret = params["SecretId"]
+        if not secret.startswith("arn:"):
+            secret += SECRET_SUFFIX
+        return [(action, arn("secretsmanager", secret), {})]
     raise AssertionError(f"no IAM mapping for {service}:{operation}: add one to this test")
 
 
@@ -123,24 +131,47 @@ def conditions(statement: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def satisfied(
-    statement: dict[str, Any], context: dict[str, str]
+    statement: dict[str, Any], context: dict[str, Any]
 ) -> list[tuple[str, str, str]] | None:
     """The condition values a call's context meets, or None when a condition fails (IAM: every
-    key must hold; a key given several values holds when any one matches)."""
+    key must hold; a key given several values holds when any one matches; with ForAllValues,
+    every value of a multivalued key must match one of them)."""
     met = []
     by_key: dict[tuple[str, str], list[str]] = {}
     for operator, key, value in conditions(statement):
         by_key.setdefault((operator, key), []).append(value)
     for (operator, key), values in by_key.items():
-        assert operator in ("StringEquals", "StringLike"), f"no evaluation of {operator} here"
+        plain = operator.removeprefix("ForAllValues:")
+        assert plain in ("StringEquals", "StringLike"), f"no evaluation of {operator} here"
         if key not in context:
+            # (ForAllValues holds on a missing key in IAM: no statement here may rely on that.)
             return None
-        match = fnmatchcase if operator == "StringLike" else str.__eq__
-        hits = [v for v in values if match(context[key], v)]
+        match = fnmatchcase if plain == "StringLike" else str.__eq__
+        given = context[key] if isinstance(context[key], list) else [context[key]]
+        if plain != operator:  # ForAllValues
+            if not given or not all(any(match(g, v) for v in values) for g in given):
+                return None
+            hits = [v for v in values if any(match(g, v) for g in given)]
+        else:
+            hits = [v for v in values if match(given[0], v)]
         if not hits:
             return None
         met += [(operator, key, v) for v in hits]
     return met
+
+
+def allowed(function: str, service: str, operation: str, params: dict[str, Any]) -> bool:
+    """Whether the function's policy allows one call."""
+    policy = statements(function, STAGE)
+    return all(
+        any(
+            action in st["Action"]
+            and satisfied(st, context) is not None
+            and any(fnmatchcase(target, p) for p in st["Resource"])
+            for st in policy
+        )
+        for action, target, context in needs(service, operation, params)
+    )
 
 
 class Recorder:
@@ -366,6 +397,14 @@ def test_api_handler_policy_covers_redirects_and_postbacks_exactly(app_module, r
                 ).status_code
                 == 302
             )
+            # A visitor who sends GPC: no cookie, the daily salt is read (and created).
+            assert (
+                http.get(
+                    "/capped",
+                    headers={"Host": "go.localhost", "User-Agent": IPHONE, "Sec-GPC": "1"},
+                ).status_code
+                == 302
+            )
             # Postbacks: domain read, secret (SSM, then Secrets Manager), click index, event-id
             # marker, a duplicate (marker read back), published.
             assert (
@@ -480,6 +519,47 @@ def test_rollup_policy_covers_the_lake_and_the_stats_table_exactly(
         second = app_module.rollup(scheduled_event("rollup", REGION), None)
         assert second["rolled"] == ["2026-11-23T13", "2026-11-23T12"] and not second["failed"]
     check("rollup", calls)
+
+
+def test_the_public_function_reads_only_conversion_secrets_and_its_own_state_keys():
+    """The API function faces the internet: it reaches neither the platform tokens beside the
+    conversion secrets nor the state other functions keep (the dispatcher's ledger)."""
+    state = Names.from_env({"REBOUND_STAGE": STAGE}).state_table
+
+    def item(op: str, pk: str) -> bool:
+        return allowed(
+            "api_handler", "dynamodb", op, {"TableName": state, "Key": {"pk": {"S": pk}}}
+        )
+
+    assert allowed(
+        "api_handler",
+        "ssm",
+        "GetParameter",
+        {"Name": f"/rebound/{STAGE}/go.brand.com/conversion-secret"},
+    )
+    assert allowed(
+        "api_handler",
+        "secretsmanager",
+        "GetSecretValue",
+        {"SecretId": f"rebound/{STAGE}/shop-conversion-secret"},
+    )
+    assert not allowed(
+        "api_handler", "ssm", "GetParameter", {"Name": f"/rebound/{STAGE}/meta-token"}
+    )
+    assert not allowed(
+        "api_handler",
+        "secretsmanager",
+        "GetSecretValue",
+        {"SecretId": f"rebound/{STAGE}/linkedin-token"},
+    )
+    for op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
+        assert item(op, "conversion#go.brand.com#o-1")
+        assert not item(op, "event#meta#01ABC"), op
+    assert item("UpdateItem", "clicks#go.brand.com#sale") and item("PutItem", "salt#2026-11-23")
+    kms = {st["Sid"]: st for st in statements("api_handler", STAGE)}
+    for sid in ("DecryptCredentialParameters", "DecryptCredentialSecrets"):
+        (pattern,) = kms[sid]["Condition"]["StringLike"].values()
+        assert "conversion-secret" in pattern, sid
 
 
 # --- What AWS does on the functions' behalf names the right things ----------------------------
