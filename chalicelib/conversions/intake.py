@@ -41,6 +41,7 @@ from chalicelib.conversions.signature import HEADER, SignatureError, verify
 from chalicelib.links.cache import LinkCache, StoreUnavailable
 from chalicelib.links.record import domain_key, get_doc
 from chalicelib.redirect.request import normalize_headers, normalize_host
+from chalicelib.resources import error_code
 from chalicelib.secrets import SecretError
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,7 @@ class Intake:
                 TableName=self.click_index_table, Key={"click_id": {"S": click_id}}
             ).get("Item")
         except Exception as exc:
-            raise Unavailable(f"click index unavailable: {_code(exc)}") from None
+            raise Unavailable(f"click index unavailable: {error_code(exc)}") from None
 
     # --- The event-id claim: pending → published → accepted ---------------------------------
 
@@ -302,8 +303,8 @@ class Intake:
             )
             return None
         except Exception as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise Unavailable(f"state table unavailable: {_code(exc)}") from None
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise Unavailable(f"state table unavailable: {error_code(exc)}") from None
             item = (getattr(exc, "response", None) or {}).get("Item")
         if item:
             return item
@@ -315,7 +316,7 @@ class Intake:
                 or {}
             )
         except Exception as exc:
-            raise Unavailable(f"state table unavailable: {_code(exc)}") from None
+            raise Unavailable(f"state table unavailable: {error_code(exc)}") from None
 
     def _take_over(self, key: str, item: dict[str, Any], now: datetime) -> Claim | None:
         """The claim of a claimant that died in flight, with its conversion id and time; None
@@ -334,9 +335,9 @@ class Intake:
                 },
             )
         except Exception as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return None
-            raise Unavailable(f"state table unavailable: {_code(exc)}") from None
+            raise Unavailable(f"state table unavailable: {error_code(exc)}") from None
         received = _instant(item.get("ts", {}).get("S")) or now
         return Claim(item["conversion_id"]["S"], received, taken_over=True)
 
@@ -362,7 +363,7 @@ class Intake:
             log.warning(
                 "conversion %s published, its claim not confirmed: %s",
                 claim.conversion_id,
-                _code(exc),
+                error_code(exc),
             )
 
     def _release(self, key: str, claim: Claim) -> None:
@@ -380,13 +381,7 @@ class Intake:
                 },
             )
         except Exception as exc:
-            log.error("could not release the claim of %s: %s", claim.conversion_id, _code(exc))
-
-
-def _code(exc: BaseException) -> str:
-    """An AWS error's code, else the exception's type name (a timeout has no response)."""
-    response = getattr(exc, "response", None) or {}
-    return response.get("Error", {}).get("Code") or type(exc).__name__
+            log.error("could not release the claim of %s: %s", claim.conversion_id, error_code(exc))
 
 
 def _instant(value: str | None) -> datetime | None:
