@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import inspect
 import itertools
 import json
 import re
@@ -734,6 +735,7 @@ class Apply(Path):
         store.write(make_plan(specs, store.read_all()).writes())
 
     def start(self, world: World, cell: Cell) -> ApplyState:
+        self.clock = world.clock
         return ApplyState()
 
     def _cli(self, *args: str) -> tuple[int, str, BaseException | None]:
@@ -744,10 +746,16 @@ class Apply(Path):
 
         env = {"REBOUND_LINKS_TABLE": self.table}
         limit, store.TRANSACTION_LIMIT = store.TRANSACTION_LIMIT, APPLY_TRANSACTION_LIMIT
+        # The marketer re-runs later: the store's clock (its lock's age) is the harness's.
+        init = store.ConfigStore.__init__
+        defaults = init.__defaults__
+        if "clock" in inspect.signature(init).parameters and defaults:
+            init.__defaults__ = (*defaults[:-1], lambda: self.clock.now().timestamp())
         try:
             result = CliRunner(env=env).invoke(cli.main, list(args))
         finally:
             store.TRANSACTION_LIMIT = limit
+            init.__defaults__ = defaults
         exc = result.exception if not isinstance(result.exception, SystemExit) else None
         return result.exit_code, result.output, exc
 
@@ -764,8 +772,10 @@ class Apply(Path):
         with world.injector.paused():
             _, plan_out, _ = self._cli("plan", str(self.dir / "new.yaml"))
         if len(versions) > 1 and not re.search(r"interrupt", plan_out, re.IGNORECASE):
+            said = " / ".join(line.strip() for line in plan_out.splitlines()[:2])
             state.half.append(
-                f"{versions['v2']} links new, {versions['v1']} old, and `plan` does not report it"
+                f"{versions['v2']} links new, {versions['v1']} old, and `plan` does not report "
+                f"it (it says: {said[:160]})"
             )
 
     def invoke(self, world: World, state: ApplyState, attempt: int) -> Attempt:
