@@ -80,6 +80,22 @@ def robots() -> Response:
     )
 
 
+# --- Consent: the visitor's own choice, on the short domain -----------------------------------
+
+
+# Any content type reaches the handler, which answers 415 itself (the form is url-encoded).
+@app.route("/_/consent", methods=["GET", "HEAD", "POST"], content_types=["*/*"])
+def consent_choice() -> Response:
+    """The first-party consent choice: GET shows it, POST (same origin only) records it."""
+    from chalicelib.redirect import consent_page
+
+    req = app.current_request
+    reply = consent_page.answer(
+        method=req.method, query=req.query_params, headers=req.headers, body=req.raw_body
+    )
+    return Response(body=reply.body, status_code=reply.status, headers=reply.headers)
+
+
 # --- Health ----------------------------------------------------------------------------------
 
 

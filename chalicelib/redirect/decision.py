@@ -88,7 +88,7 @@ def decide(
     status = spec.get("redirect") if spec.get("redirect") in REDIRECT_CODES else 302
     decision = _redirect(status, rule, url, spec, facts, visitor, click_id)
     if spec.get("mode") == PIXEL:
-        return _pixel_page(decision, (doc or {}).get("pixels"), facts, visitor, click_id)
+        return _pixel_page(decision, (doc or {}).get("pixels"), facts, visitor, click_id, site)
     return decision
 
 
@@ -205,12 +205,26 @@ def _pixel_page(
     facts: RequestFacts,
     visitor: Visitor,
     click_id: str | None,
+    site: Mapping[str, Any],
 ) -> Decision:
-    """The interstitial for people whose pixels may fire; the plain redirect for everyone else
-    (bots, HEAD, consent denied, no pixel configured)."""
+    """The interstitial for people whose pixels may fire; the consent choice, without any pixel,
+    for people of a ``require_in`` region who have not chosen yet; the plain redirect for
+    everyone else (bots, HEAD, consent denied, no pixel configured)."""
     from chalicelib.redirect import interstitial  # pixel-mode links only: off the cold start
 
-    if not interstitial.shows_pixels(
+    if interstitial.asks_for_choice(
+        pixels,
+        facts=facts,
+        consent=visitor.consent,
+        country=visitor.country,
+        settings=site.get("consent"),
+        is_bot=visitor.is_bot,
+        click_id=click_id,
+        destination=redirect.location,
+    ):
+        assert pixels is not None and redirect.location is not None
+        page = interstitial.render_choice(redirect.location, facts, pixels)
+    elif interstitial.shows_pixels(
         pixels,
         method=facts.method,
         is_bot=visitor.is_bot,
@@ -218,9 +232,10 @@ def _pixel_page(
         click_id=click_id,
         destination=redirect.location,
     ):
+        assert pixels is not None and click_id is not None and redirect.location is not None
+        page = interstitial.render(redirect.location, click_id, pixels)
+    else:
         return redirect
-    assert pixels is not None and click_id is not None and redirect.location is not None
-    page = interstitial.render(redirect.location, click_id, pixels)
     headers: Headers = {
         "Content-Type": interstitial.CONTENT_TYPE,
         "Cache-Control": NO_STORE,  # a nonce and a click id: never reused

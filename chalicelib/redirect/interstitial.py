@@ -7,7 +7,10 @@ whatever they do; without JavaScript a ``<noscript>`` meta refresh leaves at onc
 link is there for anyone still looking.
 
 Only people get the page: bots, HEAD requests and visitors whose consent is denied get the plain
-redirect (see ``shows_pixels``). Pure: the page is a function of (destination, click id, pixels,
+redirect (see ``shows_pixels``). Visitors of a ``require_in`` region who have not chosen yet are
+asked first (``asks_for_choice``, ``render_choice``): a page with no script and no pixel, the
+first-party Accept / Decline form of ``/_/consent`` (which returns them to this link) and a link
+that continues to the destination without sharing. Pure: the page is a function of (destination, click id, pixels,
 nonce). Every value is escaped where it lands: JSON in the script with ``<``, ``>`` and ``&``
 escaped, attributes and text through ``html.escape``. The Content-Security-Policy allows the inline
 script by a per-response nonce and loads from the configured platforms' hosts only.
@@ -21,13 +24,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
+
+from chalicelib.redirect.consent import CONSENT_PARAM, DENIED, needs_choice, read_consent
+from chalicelib.redirect.consent_page import STYLE, choice_form, choice_policy, safe_return
+from chalicelib.redirect.request import RequestFacts
 
 CONTENT_TYPE = "text/html; charset=utf-8"
 DEADLINE_MS = 800  # leave by then even if a pixel never loads
 GRACE_MS = 250  # after the last script loads: time for its first beacon to go out
 PIXEL_PLATFORMS = ("meta", "google", "tiktok", "linkedin", "pinterest", "snapchat", "reddit")
-DENIED = "denied"
+PLATFORM_NAMES = {
+    "meta": "Meta",
+    "google": "Google",
+    "tiktok": "TikTok",
+    "linkedin": "LinkedIn",
+    "pinterest": "Pinterest",
+    "snapchat": "Snapchat",
+    "reddit": "Reddit",
+}
 
 # Meta's standard events go through fbq('track'); any other name through fbq('trackCustom').
 META_STANDARD_EVENTS = frozenset(
@@ -136,11 +151,42 @@ def shows_pixels(
     destination: str | None,
 ) -> bool:
     """Whether this request gets the page rather than the plain redirect."""
+    return consent != DENIED and _is_for_a_page(pixels, method, is_bot, click_id, destination)
+
+
+def asks_for_choice(
+    pixels: Mapping[str, Any] | None,
+    *,
+    facts: RequestFacts,
+    consent: str,
+    country: str | None,
+    settings: Mapping[str, Any] | None,
+    is_bot: bool,
+    click_id: str | None,
+    destination: str | None,
+) -> bool:
+    """Whether this request gets the consent choice: a person who would see the pixels but for
+    having made no choice in a ``require_in`` region (``settings``: the domain's consent)."""
+    return (
+        consent == DENIED
+        and _is_for_a_page(pixels, facts.method, is_bot, click_id, destination)
+        # The visitor carries the state only: its reason is read again (pure, and only here).
+        and needs_choice(read_consent(facts, settings, country))
+    )
+
+
+def _is_for_a_page(
+    pixels: Mapping[str, Any] | None,
+    method: str,
+    is_bot: bool,
+    click_id: str | None,
+    destination: str | None,
+) -> bool:
+    """A person's GET of a link with pixels, a click id and a web destination."""
     return (
         bool(pixels)
         and method == "GET"
         and not is_bot
-        and consent != DENIED
         and bool(click_id)
         and _is_web_url(destination)
     )
@@ -185,6 +231,41 @@ def render(
         script=_SCRIPT,
     )
     return Page(body, content_security_policy(nonce, known), nonce)
+
+
+def render_choice(
+    destination: str,
+    facts: RequestFacts,
+    pixels: Mapping[str, Mapping[str, Any]],
+    *,
+    nonce: str | None = None,
+) -> Page:
+    """The consent choice in place of the pixels: no script, nothing loaded. Accept or Decline
+    posts to ``/_/consent``, which sets the choice and returns here; the link continues to the
+    destination without sharing."""
+    nonce = nonce or secrets.token_urlsafe(18)
+    names = [PLATFORM_NAMES[name] for name in PIXEL_PLATFORMS if name in pixels]
+    body = _CHOICE_TEMPLATE.format(
+        nonce=escape(nonce, quote=True),
+        style=STYLE,
+        host=escape(facts.host or "This site", quote=True),
+        partners=escape(_spoken_list(names) or "its advertising partners"),
+        form=choice_form(return_path(facts)),
+        href=escape(destination, quote=True),
+        where=escape(urlsplit(destination).hostname or destination, quote=True),
+    )
+    return Page(body, choice_policy(nonce), nonce)
+
+
+def return_path(facts: RequestFacts) -> str:
+    """This short link as the visitor asked for it, for the choice to come back to (its query
+    kept, minus any ``rb_consent``)."""
+    query = urlencode([(k, v) for k, v in facts.query if k != CONSENT_PARAM])
+    return safe_return(f"/{facts.slug or ''}" + (f"?{query}" if query else ""))
+
+
+def _spoken_list(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 def content_security_policy(nonce: str, pixels: Mapping[str, Mapping[str, Any]]) -> str:
@@ -249,6 +330,28 @@ _TEMPLATE = """<!doctype html>
 </head>
 <body>
 <p>Taking you to <a href="{href}">{where}</a>…</p>
+</body>
+</html>
+"""
+
+_CHOICE_TEMPLATE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>Before you continue</title>
+<style nonce="{nonce}">{style}</style>
+</head>
+<body>
+<main>
+<h1>Before you continue to {where}</h1>
+<p id="consent-what">{host} would like to tell {partners} that you followed this link, so that
+they can measure its ads and show you related ones. Nothing is shared unless you accept. Either
+way, you then continue to {where}.</p>
+{form}
+<p><a href="{href}">Continue to {where} without sharing</a></p>
+</main>
 </body>
 </html>
 """

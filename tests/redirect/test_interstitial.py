@@ -102,7 +102,9 @@ def test_the_page_keeps_the_visitor_cookie():
         (facts(ua="Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"), "bot"),
         (facts(method="HEAD"), "HEAD"),
         (facts(sec_gpc="1"), "GPC on a site that honours it"),
-        (facts(cloudfront_viewer_country="DE"), "consent required and not given"),
+        (facts(cookie="rb_consent=0"), "the visitor declined"),
+        (facts(cloudfront_viewer_country="DE", query="rb_consent=0"), "denied in the link"),
+        (facts(cloudfront_viewer_country="DE", method="HEAD"), "HEAD where a choice is due"),
     ],
 )
 def test_bots_head_and_denied_consent_get_the_plain_redirect(request_, why):
