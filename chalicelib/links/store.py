@@ -209,10 +209,12 @@ class ConfigStore:
 
     def _run(self, todo: list[Write], done: list[Write], plan_id: str, parts: int) -> None:
         done = list(done)
+        chunk: list[Write] = []
         try:
             for chunk, guards in chunks(todo):
                 self._transact(chunk, guards)
                 done.extend(chunk)
+            chunk = []
         except ConcurrentChangeError as exc:
             try:
                 not_undone = self._roll_back(done)
@@ -222,9 +224,9 @@ class ConfigStore:
             self._clear(plan_id, parts)
             raise ConcurrentChangeError(exc.pks, not_undone) from exc
         except Exception:
-            # AWS failed (throttled, unreachable): undo what we can; what we cannot stays
-            # journalled for the next apply.
-            if self._try_roll_back(done):
+            # AWS failed (throttled, unreachable, timed out): undo what we can, including what of
+            # the failed transaction committed after all; what we cannot stays journalled.
+            if self._try_roll_back(done, uncertain=chunk):
                 self._clear(plan_id, parts)
             else:
                 self._mark_interrupted()
@@ -351,9 +353,12 @@ class ConfigStore:
         item = to_item(w.pk, w.kind, w.doc, w.new_version or 1)
         return {"Put": {"TableName": self.table, "Item": item, **cond}}
 
-    def _try_roll_back(self, done: list[Write]) -> bool:
+    def _try_roll_back(self, done: list[Write], uncertain: list[Write]) -> bool:
+        """Roll back `done` and whatever of `uncertain` (a transaction whose outcome AWS did not
+        tell: a timeout may hide a commit) is found written; False when that is not possible."""
         try:
-            return not self._roll_back(done)
+            live = {w.pk: item for w in uncertain if (item := self.get(w.pk)) is not None}
+            return not self._roll_back(done + assess(uncertain, live).done)
         except Exception:  # AWS still failing: the journal keeps the rest
             return False
 

@@ -262,3 +262,28 @@ def test_the_journal_is_not_part_of_the_live_config(store):
     undo()
     assert all(not pk.startswith("apply#") for pk in store.read_all())
     assert Specs.from_live(store.read_all()).links  # export still reads plain specs
+
+
+def test_a_transaction_that_committed_but_timed_out_is_rolled_back_too(store):
+    """A timeout does not say whether the transaction committed: the rollback looks."""
+    from botocore.exceptions import ReadTimeoutError
+
+    before = specs(*[link(f"l{i:03d}") for i in range(MANY)])
+    store.write(make_plan(before, store.read_all()).writes())
+    wanted = specs(*[link(f"l{i:03d}", url="https://shop.example/new") for i in range(MANY)])
+    events = client("dynamodb").meta.events
+    seen = {"calls": 0}
+
+    def lost_answer(**_: Any) -> None:
+        seen["calls"] += 1
+        if seen["calls"] == 2:  # committed; the answer never arrives
+            raise ReadTimeoutError(endpoint_url="https://dynamodb.example")
+
+    events.register("after-call.dynamodb.TransactWriteItems", lost_answer, unique_id="lost")
+    try:
+        with pytest.raises(ReadTimeoutError):
+            store.write(make_plan(wanted, store.read_all()).writes(), plan_id="p1")
+    finally:
+        events.unregister("after-call.dynamodb.TransactWriteItems", unique_id="lost")
+    assert set(urls(store).values()) == {"https://shop.example/x"}
+    assert store.journal() is None
