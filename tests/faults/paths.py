@@ -142,11 +142,12 @@ class Redirect(Path):
             json.loads(b).get("click", {}).get("click_id")
             for b in world.queue_bodies(world.names.clicks_fallback_queue)
         }
-        logged = {
+        logged = {  # the last place left when Kinesis and SQS both refuse: the log, by click id
             cid
             for m in state.logs.messages()
-            if "click not published" in m
-            for cid in re.findall(r'"click_id": ?"(\w+)"', m)
+            if "not published" in m
+            for cid in re.findall(r'click (\w+) not published|"click_id": ?"(\w+)"', m)[0]
+            if cid
         }
         recorded = (stream | queued | logged) - {None}
         where = set()
