@@ -92,6 +92,10 @@ class Consent(_Model):
     require_in: list[CountryOrRegion] = Field(default_factory=list)
     """Countries (ISO 3166-1 alpha-2) or regions (EU, EEA: the EEA and the UK) where consent is
     required before anything is sent."""
+    unknown_country: Literal["deny", "allow"] = "deny"
+    """With require_in set, a visitor whose country is unknown (no CloudFront-Viewer-Country: a
+    regional endpoint, another CDN, the local stack) counts as inside it (deny), unless this says
+    allow (docs/consent.md)."""
     limited_data_use: Bool = False
     """Ask platforms to restrict processing (Meta LDU, TikTok limited_data_use, Pinterest
     opt_out, Google ad_personalization denied), e.g. for US state privacy laws."""

@@ -19,7 +19,7 @@ with one ``json.loads``.
 A link ``doc`` is::
 
     {"spec": {...the link as in links.yaml, defaults filled in...},
-     "site": {"name", "root_url", "not_found_url", "expired_url", "consent": {"honor_gpc", "honor_dnt", "require_in": [ISO-2...]}},
+     "site": {"name", "root_url", "not_found_url", "expired_url", "consent": {"honor_gpc", "honor_dnt", "require_in": [ISO-2...], "unknown_country", "limited_data_use"}},
      "audiences": [{"id": "...", "send_to": ["meta", ...]}]}
 
 A domain ``doc`` is ``{"spec": {...}, "site": {...same as above...}}``; platform and audience docs are
@@ -113,6 +113,8 @@ def site_of(domain_spec: dict[str, Any]) -> dict[str, Any]:
             "honor_gpc": bool(consent.get("honor_gpc", True)),
             "honor_dnt": bool(consent.get("honor_dnt", False)),
             "require_in": expand_regions(list(consent.get("require_in") or [])),
+            # Fails closed: only an explicit `allow` lets a visitor of unknown country through.
+            "unknown_country": "allow" if consent.get("unknown_country") == "allow" else "deny",
             "limited_data_use": bool(consent.get("limited_data_use", False)),
         },
     }

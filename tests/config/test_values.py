@@ -64,6 +64,7 @@ def test_design_example_domain_audience_and_platform_specs():
             "honor_gpc": True,
             "honor_dnt": True,
             "require_in": ["EU"],
+            "unknown_country": "deny",
             "limited_data_use": False,
         },
         "conversion_secret": "ssm:/rebound/dev/go.localhost/conversion-secret",
@@ -116,6 +117,7 @@ def test_minimal_domain_and_audience_specs():
             "honor_gpc": True,
             "honor_dnt": False,
             "require_in": [],
+            "unknown_country": "deny",
             "limited_data_use": False,
         },
     }
