@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.resources import error_code
+
 log = logging.getLogger(__name__)
 
 
@@ -54,8 +56,7 @@ class DailySalt:
         try:
             salt, shared = self._fetch_or_create(day, now), True
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-            log.warning("daily salt unavailable (%s): using a process-local salt", code or exc)
+            log.warning("daily salt unavailable (%s): using a process-local salt", error_code(exc))
             same_day_local = day == self._day and self._salt is not None
             salt = self._salt if same_day_local else secrets.token_bytes(32)
             shared, self._retry_at = False, self.clock() + self.retry_after

@@ -99,3 +99,16 @@ def test_a_failed_put_after_a_miss_falls_back_to_a_local_salt():
     table.put_item = put_item
     assert len(DailySalt(table, "state").for_time(DAY)) == 32
     assert table.items == {}
+
+
+def test_a_timed_out_state_table_gives_a_local_salt_instead_of_raising():
+    """botocore's timeouts carry ``response = None``: reading a code from it must not raise."""
+    from botocore.exceptions import ReadTimeoutError
+
+    class TimingOut(StateTable):
+        def _maybe_fail(self, operation: str) -> None:
+            self.calls.append(operation)
+            raise ReadTimeoutError(endpoint_url="https://dynamodb.example")
+
+    salt = DailySalt(TimingOut(), "state")
+    assert len(salt.for_time(DAY)) == 32
