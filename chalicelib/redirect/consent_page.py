@@ -149,6 +149,7 @@ def record_choice(facts: RequestFacts, body: Any) -> Reply:
     if choice not in (ACCEPT, DECLINE):
         return _refuse(400, f"`{CHOICE_FIELD}` must be {ACCEPT} or {DECLINE}.")
     headers = {
+        "Content-Type": "text/plain; charset=utf-8",
         "Location": safe_return(fields.get(RETURN_FIELD)),
         "Set-Cookie": [choice_cookie(choice == ACCEPT, secure=facts.is_https)],
         "Cache-Control": "no-store",
