@@ -49,6 +49,7 @@ from chalicelib.dispatch.ledger import (
 from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder, OutcomeLog, outcome_row
 from chalicelib.links.cache import LinkCache
 from chalicelib.links.record import domain_key, get_doc, platform_key
+from chalicelib.platforms.endpoints import endpoints_allowed
 from chalicelib.platforms.event import PlatformEvent
 from chalicelib.platforms.http import PERMANENT, HttpRequest, Outcome, send_with_retries
 from chalicelib.platforms.registry import adapter
@@ -173,6 +174,7 @@ class Dispatcher:
         send: Callable[..., tuple[Outcome, int]] = send_with_retries,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], Any] = time.sleep,
+        allow_endpoints: bool | None = None,
     ):
         self.config = config
         self.secrets = secrets
@@ -184,6 +186,8 @@ class Dispatcher:
         self.send = send
         self.now = now
         self.sleep = sleep
+        # An `endpoint` override receives the platform's credentials: only where the stage says.
+        self.allow_endpoints = endpoints_allowed() if allow_endpoints is None else allow_endpoints
         self.last_report = Report()
 
     def handle(self, kinesis_event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
@@ -281,6 +285,9 @@ class Dispatcher:
             self.dry_run_default and not settings.get("endpoint")
         )
         platform = adapter(run.name)
+        if settings.get("endpoint") and not dry_run and not self.allow_endpoints:
+            self._dead(run, claimed, PERMANENT, "endpoint override not permitted on this stage")
+            return
         try:
             secrets = self.secrets.resolve_fields(settings, platform.SECRET_FIELDS)
         except SecretError as exc:

@@ -185,6 +185,16 @@ def test_unreadable_credentials_dead_letter_the_events_without_leaking_anything(
     assert "ssm:/t/missing" in dead["reason"]
 
 
+def test_credentials_never_go_to_an_endpoint_the_stage_does_not_permit(aws, fakes, monkeypatch):
+    configure(fakes)
+    monkeypatch.setenv("REBOUND_ALLOW_ENDPOINTS", "false")
+    report = dispatcher().dispatch(batch(click()))
+    assert fakes[0].received == [] and fakes[1].received == []
+    assert report.failed_sequences == set()  # settled: a retry would be refused the same way
+    reasons = {dead["reason"] for dead in dlq_messages()}
+    assert reasons == {"endpoint override not permitted on this stage"}
+
+
 def test_ledger_outage_reports_the_records_for_retry(aws, fakes):
     configure(fakes)
 
