@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.clicks.agent import HINT_HEADERS, parse_agent
-from chalicelib.clicks.text import redact_personal
+from chalicelib.clicks.text import kept_click_id, redact_personal
 
 if TYPE_CHECKING:  # types only: consumers of click records never load the redirect
     from chalicelib.redirect.decision import Decision
@@ -73,7 +73,7 @@ def build_click(
         "utm_campaign": utm.get("utm_campaign"),
         "utm_term": utm.get("utm_term"),
         "utm_content": utm.get("utm_content"),
-        "click_ids": click_ids,
+        "click_ids": {name: kept_click_id(value) for name, value in click_ids.items()},
         "consent": visitor.consent,
         "ip_prefix": ip_prefix(facts.source_ip),
         "ua_hash": ua_hash(visitor.user_agent),

@@ -6,6 +6,9 @@ an API Gateway event can carry) cannot be encoded to UTF-8; it becomes U+FFFD, r
 
 ``redact_personal``: the click record's free-text fields (``utm_*``, an orphan slug) come from
 whoever wrote the URL; an email- or phone-shaped value is replaced by ``REDACTED``.
+
+``kept_click_id``: platform click ids are forwarded byte for byte, but one that is an email address
+or a phone number is not kept in the record (its ``click_ids`` and recorded ``destination``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,21 @@ def redact_personal(value: str | None, region: str | None = None) -> str | None:
     if looks_like_phone(value, region):
         return REDACTED
     return value
+
+
+def is_contact(value: str) -> bool:
+    """Whether ``value`` is an email address or a dialled number (``+``/``0`` and 7 to 15 digits):
+    never the shape of a platform click id, so one that has it was typed in, not issued."""
+    if "@" in value and _EMAIL_RE.search(value):
+        return True
+    stripped = value.strip()
+    dialled = _DIALLED_RE.fullmatch(stripped) is not None
+    return dialled and MIN_PHONE_DIGITS <= len(_DIGIT_RE.findall(stripped)) <= MAX_PHONE_DIGITS
+
+
+def kept_click_id(value: str) -> str:
+    """A platform click id as the click record keeps it: as sent, unless it is a contact."""
+    return REDACTED if is_contact(value) else value
 
 
 def looks_like_phone(value: str, region: str | None = None) -> bool:

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote_plus
 
+from chalicelib.clicks.text import kept_click_id
 from chalicelib.redirect.request import PLATFORM_CLICK_IDS, RequestFacts, normalize_host
 
 UTM_FIELDS = ("source", "medium", "campaign", "term", "content")
@@ -100,7 +101,8 @@ def build_destination(
     base = ascii_host(base)
     tail = f"#{fragment}" if has_fragment else ""
     location = _assemble(base, own, added + forwarded + ours, tail)
-    record = _assemble(base, own, added + ours, tail) if forwarded else location
+    kept = [(name, kept_click_id(value)) for name, value in ours]
+    record = _assemble(base, own, added + kept, tail) if forwarded or kept != ours else location
     return Destination(location=location, utm=effective, record=record)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -278,3 +279,16 @@ def test_ordinary_utm_values_and_numeric_ids_are_kept(value):
 def test_a_phone_shaped_orphan_slug_is_redacted():
     click, _ = record(request=facts("/015123456789"), found=False)
     assert (click["slug"], click["rule"]) == ("<redacted>", "not_found")
+
+
+@pytest.mark.parametrize("value", ["jane@example.com", "+4915123456789"])
+def test_a_contact_typed_into_a_click_id_is_forwarded_but_never_kept(value):
+    doc = link(audiences=AUDIENCES, **FORWARDING)
+    request = facts(query=f"fbclid={quote(value)}&gclid=Cj0KCQiA1234567")
+    click, _ = record(doc, request)
+    assert click["click_ids"] == {"fbclid": "<redacted>", "gclid": "Cj0KCQiA1234567"}
+    assert quote(value) not in click["destination"] and value not in click["destination"]
+    assert "gclid=Cj0KCQiA1234567" in click["destination"]
+    seen = visitor(request, doc["site"])
+    location = decide(doc, doc["site"], request, seen, NOW, click_id=CLICK_ID).location
+    assert f"fbclid={quote(value)}" in location  # byte for byte to the destination
