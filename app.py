@@ -5,10 +5,12 @@ from functools import cache
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib import redirect, resources
+from chalicelib import redirect
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names, link_cache_ttl
 
 app = Chalice(app_name="rebound")
-NAMES = resources.Names.from_env()
+NAMES = Names.from_env()
 
 ROBOTS_TXT = "User-agent: *\nDisallow: /\n"
 
@@ -19,14 +21,14 @@ def edge():
     from chalicelib.redirect.edge import Edge
 
     return Edge(
-        dynamodb=resources.client("dynamodb", hot=True),
-        kinesis=resources.client("kinesis", hot=True),
-        sqs=resources.client("sqs", hot=True),
+        dynamodb=client("dynamodb", hot=True),
+        kinesis=client("kinesis", hot=True),
+        sqs=client("sqs", hot=True),
         links_table=NAMES.links_table,
         state_table=NAMES.state_table,
         stream=NAMES.clicks_stream,
         fallback_queue=NAMES.clicks_fallback_queue,
-        cache_ttl=resources.link_cache_ttl(),
+        cache_ttl=link_cache_ttl(),
     )
 
 
@@ -123,16 +125,16 @@ def conversion_intake():
 
     return Intake(
         # Short, explicit timeouts: the postback shares the redirect's 10 s function.
-        dynamodb=resources.client("dynamodb", hot=True),
-        kinesis=resources.client("kinesis", hot=True),
-        sqs=resources.client("sqs", hot=True),
+        dynamodb=client("dynamodb", hot=True),
+        kinesis=client("kinesis", hot=True),
+        sqs=client("sqs", hot=True),
         secrets=default_secrets(),
         links_table=NAMES.links_table,
         state_table=NAMES.state_table,
         click_index_table=NAMES.click_index_table,
         stream=NAMES.clicks_stream,
         fallback_queue=NAMES.clicks_fallback_queue,
-        cache_ttl=resources.link_cache_ttl(),
+        cache_ttl=link_cache_ttl(),
     )
 
 
@@ -162,8 +164,8 @@ def archiver(event):
 
     return archive_batch(
         event.to_dict(),
-        s3=resources.client("s3"),
-        dynamodb=resources.client("dynamodb"),
+        s3=client("s3"),
+        dynamodb=client("dynamodb"),
         bucket=NAMES.lake_bucket_name(),
         click_index_table=NAMES.click_index_table,
     )
@@ -176,14 +178,14 @@ def dispatcher_service():
     from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder, OutcomeLog
     from chalicelib.secrets import default_secrets
 
-    ddb = resources.client("dynamodb")
+    ddb = client("dynamodb")
     return Dispatcher(
         config=ConfigView(ddb, NAMES.links_table),
         secrets=default_secrets(),
         ledger=Ledger(ddb, NAMES.state_table),
-        dead_letters=DeadLetters(resources.client("sqs"), NAMES.platform_dlq),
-        recorder=DryRunRecorder(resources.client("s3"), NAMES.lake_bucket_name()),
-        outcomes=OutcomeLog(resources.client("s3"), NAMES.lake_bucket_name()),
+        dead_letters=DeadLetters(client("sqs"), NAMES.platform_dlq),
+        recorder=DryRunRecorder(client("s3"), NAMES.lake_bucket_name()),
+        outcomes=OutcomeLog(client("s3"), NAMES.lake_bucket_name()),
         dry_run_default=os.environ.get("REBOUND_PLATFORMS_DRY_RUN") == "1",
     )
 
@@ -208,7 +210,7 @@ def republisher(event):
     from chalicelib.clicks.stream import republish
 
     bodies = [(r.to_dict()["messageId"], r.body) for r in event]
-    failed = republish(resources.client("kinesis"), NAMES.clicks_stream, bodies)
+    failed = republish(client("kinesis"), NAMES.clicks_stream, bodies)
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
 
 
@@ -222,11 +224,7 @@ def salt_shredder(event):
 
     from chalicelib.clicks.salt import destroy_before
 
-    return {
-        "destroyed": destroy_before(
-            resources.client("dynamodb"), NAMES.state_table, datetime.now(UTC)
-        )
-    }
+    return {"destroyed": destroy_before(client("dynamodb"), NAMES.state_table, datetime.now(UTC))}
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="rollup")

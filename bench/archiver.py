@@ -34,8 +34,9 @@ def baseline(records: list[dict[str, Any]]) -> bytes:
 
 
 def run(*, batches: int, batch_size: int) -> Result:
+    from chalicelib.aws.clients import client
+    from chalicelib.aws.names import Names
     from chalicelib.lake.archive import archive_batch, plan_batch
-    from chalicelib.resources import Names, client
 
     started = time.perf_counter()
     result = Result(NAME, TITLE, params={"batches": batches, "batch_size": batch_size})

@@ -2,7 +2,7 @@
 
 Budget (DESIGN.md §1): a cache hit makes 0 DynamoDB calls and 1 Kinesis call; a cache miss 1 + 1;
 nothing else. The baseline is the bare Chalice function of the overhead benchmark, counted the
-same way. The hooks sit on the edge's own clients and on every client `chalicelib.resources`
+same way. The hooks sit on the edge's own clients and on every client `chalicelib.aws.clients`
 hands out, so a call through any of them is seen.
 """
 
@@ -77,7 +77,7 @@ def edge_clients(edge: Any) -> list[Any]:
 
 
 def run(*, redirects: int) -> Result:
-    from chalicelib.resources import client
+    from chalicelib.aws.clients import client
 
     started = time.perf_counter()
     result = Result(NAME, TITLE, params={"redirects": redirects})

@@ -61,7 +61,8 @@ def main() -> None:
         handler, prepare = app.app, app.edge
     else:
         from bench.baseline_app import baseline_app
-        from chalicelib.resources import Names, client
+        from chalicelib.aws.clients import client
+        from chalicelib.aws.names import Names
 
         names = Names.from_env()
         handler = baseline_app(

@@ -42,8 +42,9 @@ PATH = "/_/conversions"
 
 
 def run(*, postbacks: int, block: int, warmup: int) -> Result:
+    from chalicelib.aws.clients import client
+    from chalicelib.aws.names import Names
     from chalicelib.lake.archive import archive_batch
-    from chalicelib.resources import Names, client
 
     started = time.perf_counter()
     result = Result(NAME, TITLE, params={"postbacks": postbacks, "block": block, "warmup": warmup})
@@ -120,7 +121,7 @@ def run(*, postbacks: int, block: int, warmup: int) -> Result:
 
 def _click(module: Any, context: Any, names: Any, archive_batch: Any) -> str:
     """A redirect's click, archived so that the click index knows it: its click id."""
-    from chalicelib.resources import client
+    from chalicelib.aws.clients import client
 
     redirect = rest_event(f"/{SLUG}", host=HOST, user_agent=CHROME, query="fbclid=IwAR-bench")
     reply = module.app(redirect, context)

@@ -247,12 +247,13 @@ def _batch_size() -> int:
 
 def _dispatcher(url: str, counter: CallCounter, dynamodb_ledger: bool = True) -> Any:
     """A Dispatcher as app.py builds it, with meta and tiktok pointed at the fake platform."""
+    from chalicelib.aws.clients import client
+    from chalicelib.aws.names import Names
     from chalicelib.dispatch.dispatcher import ConfigView, Dispatcher
     from chalicelib.dispatch.ledger import Ledger
     from chalicelib.dispatch.sinks import DeadLetters, OutcomeLog
     from chalicelib.links.plan import Specs, make_plan
     from chalicelib.links.store import ConfigStore
-    from chalicelib.resources import Names, client
     from chalicelib.secrets import Secrets
 
     names = Names.from_env()

@@ -55,7 +55,7 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> Non
 @contextmanager
 def moto_server() -> Iterator[dict[str, str]]:
     """A moto server in its own process with the stack and links; yields the clients' env."""
-    from chalicelib.resources import reset_clients
+    from chalicelib.aws.clients import reset_clients
     from rebound.local import local_environment, provision
 
     port = free_port()

@@ -99,7 +99,7 @@ class Stack:
 
     @property
     def names(self) -> Any:
-        from chalicelib.resources import Names
+        from chalicelib.aws.names import Names
 
         return Names.from_env()
 
@@ -120,9 +120,10 @@ def environment(values: dict[str, str], drop: tuple[str, ...] = DROP_ENV) -> Ite
 
 def apply_links(links: list[dict[str, Any]] = LINKS, domain: dict[str, Any] | None = None) -> int:
     """Write the bench's domain, platforms, audience and links the way `rebound apply` does."""
+    from chalicelib.aws.clients import client
+    from chalicelib.aws.names import Names
     from chalicelib.links.plan import Specs, make_plan
     from chalicelib.links.store import ConfigStore
-    from chalicelib.resources import Names, client
 
     store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
     specs = Specs(
@@ -144,7 +145,7 @@ def moto_stack(
     ``domain`` adds to the bench domain's settings (e.g. a ``conversion_secret``)."""
     from moto import mock_aws
 
-    from chalicelib.resources import reset_clients
+    from chalicelib.aws.clients import reset_clients
     from rebound.local import local_environment, provision
 
     with environment(AWS_ENV):

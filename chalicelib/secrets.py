@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.resources import error_code
+from chalicelib.aws.calls import error_code
 
 
 class SecretError(Exception):
@@ -74,6 +74,6 @@ class Secrets:
 
 
 def default_secrets() -> Secrets:
-    from chalicelib.resources import client
+    from chalicelib.aws.clients import client
 
     return Secrets(lambda: client("ssm"), lambda: client("secretsmanager"))

@@ -40,7 +40,8 @@ def percentiles(samples: list[float]) -> str:
 
 def stream_record_size() -> int:
     """Bytes of the last click the redirect put on the stream."""
-    from chalicelib.resources import Names, client
+    from chalicelib.aws.clients import client
+    from chalicelib.aws.names import Names
 
     kinesis, stream = client("kinesis"), Names.from_env().clicks_stream
     shard = kinesis.describe_stream(StreamName=stream)["StreamDescription"]["Shards"][0]
@@ -66,9 +67,10 @@ def main() -> None:
     from chalice.test import Client
     from moto import mock_aws
 
+    from chalicelib.aws.clients import client
+    from chalicelib.aws.names import Names
     from chalicelib.links.plan import Specs, make_plan
     from chalicelib.links.store import ConfigStore
-    from chalicelib.resources import Names, client
     from rebound.local import PROJECT, load_app, local_environment, provision
 
     with mock_aws():

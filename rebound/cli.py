@@ -49,9 +49,9 @@ def main(ctx: click.Context, local: bool, stage: str | None) -> None:
 def _load(file: str):
     """The config, validated for the target stage: secrets its functions may read, endpoint
     overrides only where the stage permits them."""
+    from chalicelib.aws.names import Names
     from chalicelib.config.loader import ConfigError, load_config
     from chalicelib.platforms.endpoints import stage_allows_endpoints
-    from chalicelib.resources import Names
 
     stage = Names.from_env().stage
     try:
@@ -64,8 +64,9 @@ def _load(file: str):
 
 
 def _store():
+    from chalicelib.aws.clients import client
+    from chalicelib.aws.names import Names
     from chalicelib.links.store import ConfigStore
-    from chalicelib.resources import Names, client
 
     return ConfigStore(client("dynamodb"), Names.from_env().links_table)
 
@@ -294,7 +295,8 @@ def query(sql: str | None, saved: str | None, list_: bool, fmt: str, no_sync: bo
         return
     if bool(sql) == bool(saved):
         raise click.UsageError("give either SQL or --saved NAME (not both)")
-    from chalicelib.resources import Names, client
+    from chalicelib.aws.clients import client
+    from chalicelib.aws.names import Names
 
     try:
         with lake_query.progress_bar() as progress:
@@ -323,7 +325,8 @@ def platform_requests(platform: str | None, last: int, as_json: bool) -> None:
     """Requests recorded for the platforms (dry run), newest last."""
     from rich.table import Table
 
-    from chalicelib.resources import Names, client
+    from chalicelib.aws.clients import client
+    from chalicelib.aws.names import Names
     from rebound.requests_log import recent_requests
 
     found = recent_requests(client("s3"), Names.from_env().lake_bucket_name(), platform, last)

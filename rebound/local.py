@@ -135,7 +135,7 @@ def provision(template: Path = TEMPLATE) -> dict[str, str]:
     """Create the stack from the production template (Stage=local); return its outputs."""
     import json
 
-    from chalicelib.resources import client
+    from chalicelib.aws.clients import client
 
     cfn = client("cloudformation")
     cfn.create_stack(
@@ -162,7 +162,7 @@ def seed_secrets(config: Any) -> list[str]:
     """
     import secrets as random_secrets
 
-    from chalicelib.resources import client
+    from chalicelib.aws.clients import client
 
     refs = set()
     for spec in [d.spec() for d in config.domains] + list(config.platform_specs().values()):
@@ -191,10 +191,11 @@ def seed_secrets(config: Any) -> list[str]:
 
 def apply_file(path: Path, prune: bool = True) -> int:
     """Validate and apply a links file; returns the number of changes written."""
+    from chalicelib.aws.clients import client
+    from chalicelib.aws.names import Names
     from chalicelib.config.loader import load_config
     from chalicelib.links.plan import Specs, make_plan
     from chalicelib.links.store import ConfigStore
-    from chalicelib.resources import Names, client
 
     config = load_config(path)
     seed_secrets(config)
@@ -230,7 +231,7 @@ def run_local_stack(api_port: int | None = None, links_file: Path | None = None)
     from chalice.config import Config
     from chalice.local import create_local_server
 
-    from chalicelib.resources import client, reset_clients
+    from chalicelib.aws.clients import client, reset_clients
     from rebound.worker import LocalWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.aws.calls import error_code
 from chalicelib.conversions.signature import HEADER, sign, verify
 from chalicelib.links.record import domain_key, get_doc
 from chalicelib.redirect.request import normalize_host
-from chalicelib.resources import error_code
 from chalicelib.secrets import SecretError
 
 __all__ = ["HEADER", "SignError", "domain_secret", "header_for_domain", "sign", "verify"]
@@ -32,7 +32,8 @@ def domain_secret(
 
     Clients default to the environment's (``AWS_ENDPOINT_URL``, ``--local``, ``--stage``).
     """
-    from chalicelib.resources import Names, client
+    from chalicelib.aws.clients import client
+    from chalicelib.aws.names import Names
     from chalicelib.secrets import default_secrets
 
     host = normalize_host(domain)

@@ -530,14 +530,16 @@ def render_text(report: Mapping[str, Any], console: Any) -> None:
 
 
 def stats_store() -> Any:
-    from chalicelib.resources import Names, client
+    from chalicelib.aws.clients import client
+    from chalicelib.aws.names import Names
     from chalicelib.rollup.store import StatsStore
 
     return StatsStore(client("dynamodb"), Names.from_env().stats_table)
 
 
 def live_catalog() -> Catalog:
-    from chalicelib.resources import Names, client
+    from chalicelib.aws.clients import client
+    from chalicelib.aws.names import Names
 
     return Catalog.from_table(client("dynamodb"), Names.from_env().links_table)
 
@@ -552,7 +554,7 @@ def run_rollup(
 ) -> Any:
     """`rebound rollup`: the given hours (``--hour``), the hours of ``--since``, else what the
     schedule would do; returns the ``RunReport``."""
-    from chalicelib.resources import Names
+    from chalicelib.aws.names import Names
     from chalicelib.rollup.run import Rollup
 
     now = now or utc_now()

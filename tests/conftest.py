@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from chalicelib.resources import reset_clients
+from chalicelib.aws.clients import reset_clients
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

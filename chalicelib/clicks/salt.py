@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.resources import error_code
+from chalicelib.aws.calls import error_code
 
 log = logging.getLogger(__name__)
 

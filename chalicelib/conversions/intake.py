@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.aws.calls import error_code
 from chalicelib.clicks.event import iso_millis
 from chalicelib.clicks.ids import new_click_id
 from chalicelib.clicks.stream import ClickPublisher
@@ -41,7 +42,6 @@ from chalicelib.conversions.signature import HEADER, SignatureError, verify
 from chalicelib.links.cache import LinkCache, StoreUnavailable
 from chalicelib.links.record import domain_key, get_doc
 from chalicelib.redirect.request import normalize_headers, normalize_host
-from chalicelib.resources import error_code
 from chalicelib.secrets import SecretError
 
 log = logging.getLogger(__name__)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.aws.calls import error_code
 from chalicelib.dispatch.deadline import SAFETY_SECONDS, Deadline
 from chalicelib.dispatch.events import Wanted, wanted_events
 from chalicelib.dispatch.ledger import (
@@ -53,7 +54,6 @@ from chalicelib.platforms.endpoints import endpoints_allowed
 from chalicelib.platforms.event import PlatformEvent
 from chalicelib.platforms.http import PERMANENT, HttpRequest, Outcome, send_with_retries
 from chalicelib.platforms.registry import adapter
-from chalicelib.resources import error_code
 from chalicelib.secrets import SecretError, Secrets
 
 __all__ = ["SAFETY_SECONDS", "SEND_CONCURRENCY", "ConfigView", "Dispatcher", "Report"]

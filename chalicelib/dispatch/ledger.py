@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.resources import batch_write
+from chalicelib.aws.calls import batch_write
 
 PENDING = "pending"
 BATCH = 25  # BatchWriteItem's limit

@@ -41,6 +41,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.aws.calls import backoff
 from chalicelib.clicks.event import fill_agent
 from chalicelib.lake.schema import (
     CLICK_SCHEMA_VERSION,
@@ -53,7 +54,6 @@ from chalicelib.lake.schema import (
     REQUIRED_CONVERSION_FIELDS,
     hour_prefix,
 )
-from chalicelib.resources import backoff
 
 log = logging.getLogger(__name__)
 

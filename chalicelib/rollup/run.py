@@ -115,9 +115,9 @@ class Rollup:
 
     @classmethod
     def for_names(cls, names: Any, **options: Any) -> Rollup:
-        """The deployed wiring for ``resources.Names``: the lake bucket, the stats table, and the
+        """The deployed wiring for ``Names``: the lake bucket, the stats table, and the
         audiences from the links table (read when first needed)."""
-        from chalicelib.resources import client
+        from chalicelib.aws.clients import client
         from chalicelib.rollup.lake import S3Lake
         from chalicelib.rollup.store import StatsStore
 

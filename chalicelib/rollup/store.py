@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chalicelib.resources import backoff, batch_write
+from chalicelib.aws.calls import backoff, batch_write
 from chalicelib.rollup.metrics import Stats, from_item, to_item
 
 log = logging.getLogger(__name__)

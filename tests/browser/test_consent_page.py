@@ -9,9 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.links.plan import make_plan
 from chalicelib.links.store import ConfigStore
-from chalicelib.resources import Names, client
 from rebound.local import load_app
 from tests.browser.conftest import specs
 from tests.browser.server import serve

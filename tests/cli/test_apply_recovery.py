@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.links.record import link_key
-from chalicelib.resources import Names, client
 from rebound import cli
 
 MANY = 150

@@ -7,8 +7,9 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.clicks.stream import ClickPublisher, republish
-from chalicelib.resources import Names, client
 
 
 def event(click_id: str) -> dict:

@@ -8,10 +8,11 @@ import time
 import pytest
 from chalice.test import Client
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.conversions.signature import sign
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
-from chalicelib.resources import Names, client
 from rebound.local import PROJECT, load_app
 
 SECRET = "whsec-go-localhost-0123456789"

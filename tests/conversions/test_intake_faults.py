@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
+from chalicelib.aws.clients import HOT_PATH_TIMEOUTS, client
+from chalicelib.aws.names import Names
 from chalicelib.conversions.intake import IN_FLIGHT_SECONDS, marker_key
-from chalicelib.resources import HOT_PATH_TIMEOUTS, Names, client
 from chalicelib.rollup.compact import CONVERSIONS, compact, connect
 from tests.conversions.conftest import post, stream_events
 from tests.conversions.test_intake import archive_stream

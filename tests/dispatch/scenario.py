@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.clicks import new_click_id
 from chalicelib.dispatch.dispatcher import ConfigView, Dispatcher
 from chalicelib.dispatch.ledger import Ledger, ledger_key
@@ -17,7 +19,6 @@ from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder, OutcomeLog
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
 from chalicelib.platforms.http import send_with_retries
-from chalicelib.resources import Names, client
 from chalicelib.secrets import Secrets
 from rebound.worker import kinesis_event
 

@@ -12,9 +12,10 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.dispatch.ledger import DEAD, DRY_RUN, SENT
 from chalicelib.dispatch.sinks import IP_REDACTED
-from chalicelib.resources import Names, client
 from tests.dispatch.scenario import (
     IP,
     META_TOKEN,

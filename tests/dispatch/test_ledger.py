@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.dispatch import ledger as ledger_module
 from chalicelib.dispatch.ledger import DEAD, SENT, Claim, Claimed, Ledger, ledger_key
-from chalicelib.resources import Names, client
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.dispatch import dispatcher as dispatcher_module
 from chalicelib.dispatch.ledger import DEAD, SENT
 from chalicelib.platforms import meta as meta_adapter
-from chalicelib.resources import Names, client
 from tests.dispatch.scenario import (
     IP,
     NOW,

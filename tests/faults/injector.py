@@ -3,7 +3,7 @@
 Two patches, active only inside ``Injector.active(path)``:
 
 - ``botocore.client.BaseClient._make_api_call``: every boto3 client, whoever made it (the
-  cached clients of ``chalicelib/resources.py`` included), and *above* botocore's own retries:
+  cached clients of ``chalicelib/aws/clients.py`` included), and *above* botocore's own retries:
   an injected fault is what the code sees once botocore has given up.
 - ``urllib.request.OpenerDirector.open``: the platform sender (``chalicelib/platforms/http.py``
   sends through an urllib opener; botocore does not use urllib.request, so nothing else is
@@ -48,7 +48,7 @@ FAULTS = ("throttle", "timeout", "500", "crash")
 # Modules whose frames are the project's; the first of them (innermost) names a call site.
 PROJECT_MODULES = ("chalicelib.", "rebound.")
 # Plumbing shared by many callers: the site is named by whoever called it.
-PLUMBING = ("chalicelib.resources",)
+PLUMBING = ("chalicelib.aws",)
 
 _THROTTLE = {
     "dynamodb": ("ProvisionedThroughputExceededException", 400),

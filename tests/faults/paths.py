@@ -18,11 +18,11 @@ from pathlib import Path as FilePath
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from chalicelib.aws.clients import client
 from chalicelib.clicks import new_click_id
 from chalicelib.conversions.signature import sign
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
-from chalicelib.resources import client
 from rebound.local import PROJECT
 from rebound.worker import kinesis_event, sqs_event
 from tests.faults.engine import Attempt, Cell, Logs, Path

@@ -17,10 +17,11 @@ from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.conversions.signature import sign
 from chalicelib.links.plan import make_plan
 from chalicelib.links.store import ConfigStore
-from chalicelib.resources import Names, client
 from rebound.local import PROJECT, load_app
 from tests.faults.world import DOMAIN, SECRET, SECRET_REF, world_specs
 

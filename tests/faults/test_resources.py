@@ -1,10 +1,10 @@
-"""chalicelib/resources.py under the faults the matrix injects."""
+"""chalicelib/aws under the faults the matrix injects."""
 
 from __future__ import annotations
 
 from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from chalicelib.resources import error_code
+from chalicelib.aws.calls import error_code
 
 
 def test_error_code_names_a_timeout_whose_response_is_none():

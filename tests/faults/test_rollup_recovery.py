@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.resources import Names, client
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.rollup.run import Rollup
 from tests.faults.injector import Arm, Injector, ProcessDied
 from tests.rollup import dataset

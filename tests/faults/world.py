@@ -20,9 +20,10 @@ from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
+from chalicelib.aws.clients import client, reset_clients
+from chalicelib.aws.names import Names
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
-from chalicelib.resources import Names, client, reset_clients
 from tests.conftest import AWS_ENV
 from tests.faults.injector import Injector
 from tests.platforms.conftest import FakePlatform

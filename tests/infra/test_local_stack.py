@@ -3,7 +3,8 @@ cannot create."""
 
 from __future__ import annotations
 
-from chalicelib.resources import Names, client
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from rebound.local import LOCAL_RESOURCE_TYPES, local_template
 from tests.infra.templates import of_type, resources
 

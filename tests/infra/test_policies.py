@@ -23,12 +23,13 @@ import pytest
 from botocore.client import BaseClient
 from chalice.test import Client
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.clicks import new_click_id
 from chalicelib.clicks.stream import encode
 from chalicelib.conversions.signature import sign
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
-from chalicelib.resources import Names, client
 from chalicelib.rollup import run as rollup_run
 from rebound.local import PROJECT, load_app
 from rebound.worker import kinesis_event, scheduled_event, sqs_event

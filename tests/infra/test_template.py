@@ -7,10 +7,10 @@ import re
 
 import pytest
 
+from chalicelib.aws.names import Names
 from chalicelib.dispatch.ledger import Ledger
 from chalicelib.dispatch.sinks import DryRunRecorder, OutcomeLog
 from chalicelib.lake.schema import ERRORS_PREFIX, PARTITION_COLUMNS, PREFIXES, TABLES
-from chalicelib.resources import Names
 from chalicelib.rollup.compact import PARQUET_PREFIX
 from chalicelib.rollup.run import SAFETY_SECONDS, memory_limit
 from tests.infra.templates import (

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.record import domain_key, link_key
 from chalicelib.links.store import (
@@ -17,7 +19,6 @@ from chalicelib.links.store import (
     ConcurrentChangeError,
     ConfigStore,
 )
-from chalicelib.resources import Names, client
 from tests.links.test_plan_apply import DOMAIN, link, specs
 
 MANY = 150  # more than one transaction's worth of writes

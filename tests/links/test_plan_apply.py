@@ -6,10 +6,11 @@ import copy
 
 import pytest
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.record import domain_key, link_key
 from chalicelib.links.store import ConcurrentChangeError, ConfigStore
-from chalicelib.resources import Names, client
 
 DOMAIN = {
     "name": "go.localhost",

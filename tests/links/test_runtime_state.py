@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.clicks.salt import DailySalt, destroy_before, salt_key
 from chalicelib.links.cache import LinkCache, StoreUnavailable
 from chalicelib.links.counter import ClickCounter
-from chalicelib.resources import Names, client
 
 
 class Clock:

@@ -6,8 +6,9 @@ import datetime as dt
 import gzip
 import json
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.clicks.stream import encode
-from chalicelib.resources import Names, client
 from rebound.local import load_app
 from rebound.worker import LocalWorker, ShardReader
 from tests.lake.factories import click

@@ -16,10 +16,11 @@ from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.links.counter import ClickCounter
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
-from chalicelib.resources import Names, client
 from rebound.local import PROJECT, load_app
 from rebound.worker import LocalWorker
 

@@ -4,8 +4,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.links.store import ConfigStore
-from chalicelib.resources import Names, client
 from chalicelib.rollup.audiences import Catalog
 from chalicelib.rollup.lake import S3Lake
 from chalicelib.rollup.run import Rollup

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from chalicelib.resources import Names, client
+from chalicelib.aws.clients import client
+from chalicelib.aws.names import Names
 from chalicelib.rollup.lake import S3Lake
 
 HOUR = "platform-events/dt=2026-11-23/hour=12/"

@@ -8,8 +8,8 @@ from decimal import Decimal
 import duckdb
 import pytest
 
+from chalicelib.aws.clients import client
 from chalicelib.lake.schema import CLICK_COLUMNS, CONVERSION_COLUMNS
-from chalicelib.resources import client
 from chalicelib.rollup import sketch
 from chalicelib.rollup.metrics import merge, money_text
 from chalicelib.rollup.run import scheduled
