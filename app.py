@@ -16,11 +16,11 @@ ROBOTS_TXT = "User-agent: *\nDisallow: /\n"
 
 
 @cache
-def edge():
+def redirect_handler():
     """The redirect's AWS glue, created once per container (clients with short timeouts)."""
-    from chalicelib.redirect.edge import Edge
+    from chalicelib.redirect.handler import RedirectHandler
 
-    return Edge(
+    return RedirectHandler(
         dynamodb=client("dynamodb", hot=True),
         kinesis=client("kinesis", hot=True),
         sqs=client("sqs", hot=True),
@@ -43,7 +43,7 @@ if _is_api_function():
     if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency":
         # Init runs before any visitor arrives: make the clients and load the user-agent parser
         # now, so that no first click pays for them.
-        edge()
+        redirect_handler()
         redirect.warm_up(user_agents=True)
 
 
@@ -62,7 +62,7 @@ def short_link(slug: str) -> Response:
 
 def _redirect(path: str) -> Response:
     req = app.current_request
-    answer = edge().handle(
+    answer = redirect_handler().handle(
         method=req.method,
         path=path,
         query=req.query_params,

@@ -2,7 +2,7 @@
 
 Budget (DESIGN.md §1): a cache hit makes 0 DynamoDB calls and 1 Kinesis call; a cache miss 1 + 1;
 nothing else. The baseline is the bare Chalice function of the overhead benchmark, counted the
-same way. The hooks sit on the edge's own clients and on every client `chalicelib.aws.clients`
+same way. The hooks sit on the handler's own clients and on every client `chalicelib.aws.clients`
 hands out, so a call through any of them is seen.
 """
 
@@ -66,10 +66,10 @@ class CallCounter:
         self.operations.clear()
 
 
-def edge_clients(edge: Any) -> list[Any]:
-    """The botocore clients the edge holds, itself or in its parts (counter, salt, publisher)."""
+def handler_clients(handler: Any) -> list[Any]:
+    """The botocore clients the handler holds, itself or in its parts (counter, salt, publisher)."""
     found = []
-    for holder in (edge, *vars(edge).values()):
+    for holder in (handler, *vars(handler).values()):
         for value in vars(holder).values() if hasattr(holder, "__dict__") else ():
             if hasattr(value, "meta") and hasattr(value.meta, "events"):
                 found.append(value)
@@ -88,8 +88,8 @@ def run(*, redirects: int) -> Result:
         context = LambdaContext()
         counter = CallCounter()
 
-        edge = module.edge()
-        counter.watch(*edge_clients(edge))
+        handler = module.redirect_handler()
+        counter.watch(*handler_clients(handler))
         counter.watch(*(client(s, hot) for s in SERVICES for hot in (False, True)))
         _invoke(module.app, event, context)
         first = dict(counter.operations)
@@ -97,7 +97,7 @@ def run(*, redirects: int) -> Result:
         subject: dict[str, dict[str, float]] = {}
         counter.reset()
         for _ in range(redirects):
-            edge.cache.clear()
+            handler.cache.clear()
             _invoke(module.app, event, context)
         subject["cache miss"] = counter.per_call(redirects)
         miss_ops = dict(counter.operations)
@@ -116,10 +116,10 @@ def run(*, redirects: int) -> Result:
 
         baseline: dict[str, dict[str, float]] = {}
         shared = {
-            "dynamodb": edge.ddb,
-            "kinesis": edge.publisher.kinesis,
-            "links_table": edge.links_table,
-            "stream": edge.publisher.stream,
+            "dynamodb": handler.ddb,
+            "kinesis": handler.publisher.kinesis,
+            "links_table": handler.links_table,
+            "stream": handler.publisher.stream,
             "record": b"{}",
         }
         for label, cached in (("cache hit", True), ("cache miss", False)):
@@ -130,7 +130,7 @@ def run(*, redirects: int) -> Result:
                 _invoke(app, event, context)
             baseline[label] = counter.per_call(redirects)
         baseline["cache hit, EU visitor without consent"] = baseline["cache hit"]
-        module.edge.cache_clear()
+        module.redirect_handler.cache_clear()
 
     for label, budget in BUDGETS.items():
         for line, limit in budget.items():

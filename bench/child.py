@@ -58,7 +58,7 @@ def main() -> None:
     if args.side == "subject":
         import app  # the redirect Lambda's handler module: imports + warm-up
 
-        handler, prepare = app.app, app.edge
+        handler, prepare = app.app, app.redirect_handler
     else:
         from bench.baseline_app import baseline_app
         from chalicelib.aws.clients import client

@@ -7,10 +7,10 @@ the environment; no AWS endpoint, and nothing calls AWS). The figure is the sum 
 cumulative times, less what an empty interpreter (``-c pass``) imports at start-up, median of
 several runs interleaved subject/baseline/empty.
 
-The subject is ``import app; app.edge()``: the handler module, whose body runs
+The subject is ``import app; app.redirect_handler()``: the handler module, whose body runs
 ``redirect.warm_up()`` (ua-parser's regexes, the bot patterns), plus what the first request
-imports before it can answer (app.py defers boto3 and the edge to it). A cold start pays all of
-it, at init or at the first click, so that total is the budgeted figure. ``app.edge()`` also
+imports before it can answer (app.py defers boto3 and the redirect handler to it). A cold start pays all of
+it, at init or at the first click, so that total is the budgeted figure. ``app.redirect_handler()`` also
 creates the boto3 clients; that is not an import and not counted here (the baseline makes no
 clients either): the `memory` benchmark times it with the first redirect.
 """
@@ -34,11 +34,11 @@ PARAMS: dict[str, dict[str, int]] = {
 BUDGET = Budget(1.2)
 STAGE = "dev"
 
-SUBJECT = "import app; app.edge()"
+SUBJECT = "import app; app.redirect_handler()"
 # A link whose rules ask for device, os or browser: its first click parses a user agent, which
 # loads ua-parser and builds its regex sets (the redirect does not, for other links).
 FIRST_PARSE = (
-    "import time, app; app.edge(); from chalicelib.clicks.agent import parse_agent; "
+    "import time, app; app.redirect_handler(); from chalicelib.clicks.agent import parse_agent; "
     "t = time.perf_counter(); parse_agent({ua!r}); print((time.perf_counter() - t) * 1e6)"
 )
 IPHONE = (
@@ -159,10 +159,10 @@ def run(*, runs: int) -> Result:
             note="boto3, chalice, chalicelib, ua-parser, the crawler list",
         ),
         Figure(
-            "imports the first request adds (boto3, the edge)",
+            "imports the first request adds (boto3, the redirect handler)",
             deferred * ms,
             "ms",
-            note="imported by app.edge(), not by `import app`",
+            note="imported by app.redirect_handler(), not by `import app`",
         ),
         Figure(
             "first click on a link with device/os/browser rules: ua-parser",

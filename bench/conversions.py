@@ -89,7 +89,7 @@ def run(*, postbacks: int, block: int, warmup: int) -> Result:
         )
         attributed = json.loads(module.app(_signed(1, click_id, "x")[0], context)["body"])
         module.conversion_intake.cache_clear()
-        module.edge.cache_clear()
+        module.redirect_handler.cache_clear()
 
     base = "bare Chalice: HMAC + GetItem + PutItem + PutRecord"
     result.figures += [

@@ -140,7 +140,7 @@ def run(*, redirects: int, moto_in_process: bool = True) -> Result:
             "ms",
             baseline["first_s"] * 1000,
             "bare Chalice function's first request (clients made at import)",
-            note=f"of which importing boto3 and creating the edge's clients: "
+            note=f"of which importing boto3 and creating the redirect handler's clients: "
             f"{subject['clients_s'] * 1000:.0f} ms",
         ),
         Figure(
@@ -172,7 +172,7 @@ def run(*, redirects: int, moto_in_process: bool = True) -> Result:
         "peak across fork and exec, so a child of this benchmark would report the parent's); "
         "the moto server runs in another process. MB = MiB, as Lambda counts memory. "
         "Steps of the redirect process: interpreter, `import app` (ua-parser's compiled regex "
-        "sets are most of it), boto3 and the edge's clients, then the redirects."
+        "sets are most of it), boto3 and the redirect handler's clients, then the redirects."
     )
     result.seconds = time.perf_counter() - started
     return result

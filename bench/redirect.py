@@ -43,14 +43,14 @@ def run(*, hits: int, misses: int, new_agents: int, block: int, warmup: int) -> 
         def subject() -> None:
             _expect_302(module.app(event, context))
 
-        subject()  # creates the edge (clients, salt), so its clients can be shared
-        edge = module.edge()
+        subject()  # creates the handler (clients, salt), so its clients can be shared
+        handler = module.redirect_handler()
         shared = {
-            "dynamodb": edge.ddb,
-            "kinesis": edge.publisher.kinesis,
-            "links_table": edge.links_table,
-            "stream": edge.publisher.stream,
-            "record": _last_record(edge.publisher.kinesis, edge.publisher.stream),
+            "dynamodb": handler.ddb,
+            "kinesis": handler.publisher.kinesis,
+            "links_table": handler.links_table,
+            "stream": handler.publisher.stream,
+            "record": _last_record(handler.publisher.kinesis, handler.publisher.stream),
         }
         warm_app = baseline_app(**shared, cached=True)
         cold_app = baseline_app(**shared, cached=False)
@@ -68,7 +68,7 @@ def run(*, hits: int, misses: int, new_agents: int, block: int, warmup: int) -> 
             n=misses,
             block=block,
             warmup=max(1, warmup // 4),
-            before_subject=edge.cache.clear,
+            before_subject=handler.cache.clear,
         )
         # The user-agent parse and the bot check are memoised per user agent: a stream of
         # agents never seen before is the redirect's worst case for CPU.
@@ -84,7 +84,7 @@ def run(*, hits: int, misses: int, new_agents: int, block: int, warmup: int) -> 
             block=block,
             warmup=warmup,
         )
-        module.edge.cache_clear()
+        module.redirect_handler.cache_clear()
 
     for label, s, b, calls, budget in (
         ("cache hit", hit_s, hit_b, "PutRecord", BUDGET),

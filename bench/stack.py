@@ -161,9 +161,9 @@ def moto_stack(
 
 
 def load_app() -> Any:
-    """The project's app.py with a fresh edge (its clients and cache made in this environment)."""
+    """The project's app.py with a fresh redirect handler (its clients and cache made in this environment)."""
     from rebound.local import load_app as load
 
     module = load()
-    module.edge.cache_clear()
+    module.redirect_handler.cache_clear()
     return module

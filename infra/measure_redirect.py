@@ -3,7 +3,7 @@
     python infra/measure_redirect.py [--requests 3000]
 
 Two numbers, both for a warm container with the link cached (the common case):
-- handler on moto: app.py's route through Chalice, the Edge, and moto's emulated PutRecord;
+- handler on moto: app.py's route through Chalice, the RedirectHandler, and moto's emulated PutRecord;
 - own CPU: the same handler with a Kinesis client that returns at once, i.e. the work that
   scales with Lambda's CPU share (UA parsing, bot check, decision, click record, JSON).
 A deployed redirect adds one real PutRecord round trip (in-region, typically 5-20 ms) on top.
@@ -106,7 +106,7 @@ def main() -> None:
                 c.http.get(path, headers=headers)
                 handler.append(time.perf_counter() - t)
             record = stream_record_size()
-            module.edge().publisher.kinesis = InstantKinesis()
+            module.redirect_handler().publisher.kinesis = InstantKinesis()
             own = []
             for _ in range(args.requests):
                 t = time.perf_counter()

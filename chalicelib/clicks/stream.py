@@ -25,7 +25,7 @@ def encode(event: dict[str, Any]) -> bytes:
         return well_formed(text).encode("utf-8")
 
 
-class ClickPublisher:
+class StreamPublisher:
     def __init__(self, kinesis: Any, sqs: Any, stream: str, fallback_queue: str):
         self.kinesis = kinesis
         self.sqs = sqs

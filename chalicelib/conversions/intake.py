@@ -31,7 +31,7 @@ from typing import Any
 from chalicelib.aws.calls import error_code
 from chalicelib.clicks.event import iso_millis
 from chalicelib.clicks.ids import new_click_id
-from chalicelib.clicks.stream import ClickPublisher
+from chalicelib.clicks.stream import StreamPublisher
 from chalicelib.conversions.postback import FieldError, Invalid, Postback, parse_postback
 from chalicelib.conversions.record import (
     build_conversion,
@@ -39,7 +39,7 @@ from chalicelib.conversions.record import (
     unattributed_reason,
 )
 from chalicelib.conversions.signature import HEADER, SignatureError, verify
-from chalicelib.links.cache import LinkCache, StoreUnavailable
+from chalicelib.links.cache import ConfigCache, StoreUnavailable
 from chalicelib.links.record import domain_key, get_doc
 from chalicelib.redirect.request import normalize_headers, normalize_host
 from chalicelib.secrets import SecretError
@@ -119,8 +119,8 @@ class Intake:
         self.links_table = links_table
         self.state_table = state_table
         self.click_index_table = click_index_table
-        self.publisher = ClickPublisher(kinesis, sqs, stream, fallback_queue)
-        self.domains = LinkCache(cache_ttl, clock=monotonic)
+        self.publisher = StreamPublisher(kinesis, sqs, stream, fallback_queue)
+        self.domains = ConfigCache(cache_ttl, clock=monotonic)
         self.now = now
 
     def receive(self, *, headers: Any, body: bytes | str | None) -> Reply:

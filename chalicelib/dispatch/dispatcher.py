@@ -48,7 +48,7 @@ from chalicelib.dispatch.ledger import (
     ledger_key,
 )
 from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder, OutcomeLog, outcome_row
-from chalicelib.links.cache import LinkCache
+from chalicelib.links.cache import ConfigCache
 from chalicelib.links.record import domain_key, get_doc, platform_key
 from chalicelib.platforms.endpoints import endpoints_allowed
 from chalicelib.platforms.event import PlatformEvent
@@ -92,7 +92,7 @@ class ConfigView:
     def __init__(self, dynamodb: Any, table: str, ttl: float = 60.0):
         self.ddb = dynamodb
         self.table = table
-        self.cache = LinkCache(ttl)
+        self.cache = ConfigCache(ttl)
 
     def _get(self, pk: str) -> dict | None:
         return get_doc(self.ddb, self.table, pk)

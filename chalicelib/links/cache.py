@@ -29,7 +29,7 @@ def default_size() -> int:
     return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_MAX_ENTRIES
 
 
-class LinkCache:
+class ConfigCache:
     """Maps pk -> doc (or None for "no such item", which is cached too).
 
     After a failed refresh the stale value is kept and the next attempt waits `retry_after`

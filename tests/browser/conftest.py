@@ -194,12 +194,12 @@ def server(aws, destination) -> Iterator[str]:
     store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
     store.write(make_plan(specs(destination), store.read_all()).writes())
     module = load_app()
-    module.edge.cache_clear()
+    module.redirect_handler.cache_clear()
     try:
         with serve(module) as port:
             yield f"http://go.localhost:{port}"
     finally:
-        module.edge.cache_clear()
+        module.redirect_handler.cache_clear()
 
 
 @dataclass

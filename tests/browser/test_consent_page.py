@@ -29,12 +29,12 @@ def eu_server(aws, destination) -> Iterator[str]:
     store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
     store.write(make_plan(config, store.read_all()).writes())
     module = load_app()
-    module.edge.cache_clear()
+    module.redirect_handler.cache_clear()
     try:
         with serve(module) as port:
             yield f"http://go.localhost:{port}"
     finally:
-        module.edge.cache_clear()
+        module.redirect_handler.cache_clear()
 
 
 def cookies(browser) -> dict[str, dict]:

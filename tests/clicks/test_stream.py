@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
-from chalicelib.clicks.stream import ClickPublisher, republish
+from chalicelib.clicks.stream import StreamPublisher, republish
 
 
 def event(click_id: str) -> dict:
@@ -43,14 +43,14 @@ def names(aws) -> Names:
 
 def test_a_click_is_one_put_record_keyed_by_click_id(names):
     kinesis = client("kinesis")
-    pub = ClickPublisher(kinesis, client("sqs"), names.clicks_stream, names.clicks_fallback_queue)
+    pub = StreamPublisher(kinesis, client("sqs"), names.clicks_stream, names.clicks_fallback_queue)
     assert pub.publish(event("01A"), "01A") == "stream"
     assert stream_records(kinesis, names.clicks_stream) == [event("01A")]
 
 
 def test_throttled_kinesis_sends_the_click_to_the_fallback_queue_then_republish_once(names):
     sqs, kinesis = client("sqs"), client("kinesis")
-    pub = ClickPublisher(Throttled(), sqs, names.clicks_stream, names.clicks_fallback_queue)
+    pub = StreamPublisher(Throttled(), sqs, names.clicks_stream, names.clicks_fallback_queue)
     assert pub.publish(event("01B"), "01B") == "fallback"
     assert stream_records(kinesis, names.clicks_stream) == []
 
@@ -83,7 +83,7 @@ def test_when_both_kinesis_and_sqs_fail_the_click_is_logged_without_its_ip(names
         def get_queue_url(self, **kw):
             raise ConnectionError("down")
 
-    pub = ClickPublisher(Throttled(), SqsDown(), names.clicks_stream, names.clicks_fallback_queue)
+    pub = StreamPublisher(Throttled(), SqsDown(), names.clicks_stream, names.clicks_fallback_queue)
     assert pub.publish(event("01D"), "01D") == "lost"
     assert "01D" in caplog.text
     assert "203.0.113.9" not in caplog.text
@@ -105,7 +105,7 @@ def test_a_lost_click_is_logged_by_click_id_and_error_code_without_user_data(nam
         "ip": "203.0.113.9",
         "user_agent": "Mozilla/5.0 (Jane's phone)",
     }
-    pub = ClickPublisher(Down(), Down(), names.clicks_stream, names.clicks_fallback_queue)
+    pub = StreamPublisher(Down(), Down(), names.clicks_stream, names.clicks_fallback_queue)
     with caplog.at_level("INFO"):
         assert pub.publish(envelope, "01L") == "lost"
     logged = caplog.text
@@ -115,14 +115,16 @@ def test_a_lost_click_is_logged_by_click_id_and_error_code_without_user_data(nam
 
 
 def test_an_event_that_cannot_be_encoded_is_lost_and_logged_never_raised(names, caplog):
-    pub = ClickPublisher(Throttled(), Throttled(), names.clicks_stream, names.clicks_fallback_queue)
+    pub = StreamPublisher(
+        Throttled(), Throttled(), names.clicks_stream, names.clicks_fallback_queue
+    )
     assert pub.publish({"kind": "click", "click": {"x": object()}}, "01E") == "lost"
     assert "01E" in caplog.text
 
 
 def test_a_lone_surrogate_is_published_as_valid_utf8(names):
     kinesis = client("kinesis")
-    pub = ClickPublisher(kinesis, client("sqs"), names.clicks_stream, names.clicks_fallback_queue)
+    pub = StreamPublisher(kinesis, client("sqs"), names.clicks_stream, names.clicks_fallback_queue)
     assert pub.publish({"kind": "click", "click": {"click_id": "01S", "x": "a\ud800"}}, "01S")
     (record,) = stream_records(kinesis, names.clicks_stream)
     assert record["click"]["x"] == "a\ufffd"

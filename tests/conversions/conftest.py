@@ -80,10 +80,10 @@ def stack(aws):
 @pytest.fixture
 def app_module(stack):
     module = load_app()
-    module.edge.cache_clear()
+    module.redirect_handler.cache_clear()
     module.conversion_intake.cache_clear()
     yield module
-    module.edge.cache_clear()
+    module.redirect_handler.cache_clear()
     module.conversion_intake.cache_clear()
 
 

@@ -486,6 +486,8 @@ def test_the_local_server_delivers_the_exact_bytes_that_were_signed(app_module):
 
 def test_the_postback_keeps_a_domain_as_long_as_the_redirect_does(app_module, monkeypatch):
     monkeypatch.setenv("REBOUND_LINK_CACHE_TTL", "7")
-    app_module.edge.cache_clear()
+    app_module.redirect_handler.cache_clear()
     app_module.conversion_intake.cache_clear()
-    assert app_module.conversion_intake().domains.ttl == app_module.edge().cache.ttl == 7.0
+    assert (
+        app_module.conversion_intake().domains.ttl == app_module.redirect_handler().cache.ttl == 7.0
+    )

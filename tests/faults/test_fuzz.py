@@ -84,11 +84,11 @@ def http(aws):
         Name=SECRET_REF.removeprefix("ssm:"), Value=SECRET, Type="SecureString"
     )
     module = load_app()
-    for name in ("edge", "conversion_intake"):
+    for name in ("redirect_handler", "conversion_intake"):
         getattr(module, name).cache_clear()
     with Client(module.app, stage_name="local", project_dir=str(PROJECT)) as c:
         yield c.http
-    for name in ("edge", "conversion_intake"):
+    for name in ("redirect_handler", "conversion_intake"):
         getattr(module, name).cache_clear()
 
 

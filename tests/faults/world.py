@@ -167,7 +167,7 @@ class World:
     def new_container(self) -> None:
         """A new Lambda execution environment: nothing cached by the app (clients excepted:
         they keep no state the faults could have touched)."""
-        for name in ("edge", "conversion_intake", "dispatcher_service"):
+        for name in ("redirect_handler", "conversion_intake", "dispatcher_service"):
             cached = getattr(self.app, name, None)
             if cached is not None and hasattr(cached, "cache_clear"):
                 cached.cache_clear()

@@ -326,7 +326,7 @@ def app_module(aws, fake_meta):
     sm.create_secret(Name="rebound/local/shop-conversion-secret", SecretString=OTHER_SECRET)
     sm.create_secret(Name="rebound/local/tiktok-token", SecretString="tiktok-token")
     module = load_app()
-    caches = [module.edge, module.conversion_intake, module.dispatcher_service]
+    caches = [module.redirect_handler, module.conversion_intake, module.dispatcher_service]
     for cached in caches:
         cached.cache_clear()
     yield module

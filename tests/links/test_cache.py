@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.links.cache import DEFAULT_MAX_ENTRIES, LinkCache, StoreUnavailable, default_size
+from chalicelib.links.cache import DEFAULT_MAX_ENTRIES, ConfigCache, StoreUnavailable, default_size
 
 
 class Store:
@@ -31,14 +31,14 @@ class Clock:
 
 
 def test_the_cache_never_holds_more_than_its_bound():
-    store, cache = Store(), LinkCache(ttl=30, clock=Clock(), max_entries=3)
+    store, cache = Store(), ConfigCache(ttl=30, clock=Clock(), max_entries=3)
     for i in range(10):
         cache.get(f"link#{i}", store.load)
     assert len(cache) == 3
 
 
 def test_the_least_recently_used_link_is_evicted_first():
-    store, cache = Store(), LinkCache(ttl=30, clock=Clock(), max_entries=2)
+    store, cache = Store(), ConfigCache(ttl=30, clock=Clock(), max_entries=2)
     cache.get("link#a", store.load)
     cache.get("link#b", store.load)
     cache.get("link#a", store.load)  # a is used again: b is now the oldest
@@ -51,7 +51,7 @@ def test_the_least_recently_used_link_is_evicted_first():
 
 
 def test_unknown_slugs_never_evict_the_links_people_click():
-    store, cache = Store(), LinkCache(ttl=30, clock=Clock(), max_entries=10)
+    store, cache = Store(), ConfigCache(ttl=30, clock=Clock(), max_entries=10)
     cache.get("link#hot", store.load)
     for i in range(1000):
         assert cache.get(f"nope#{i}", store.load) is None
@@ -61,7 +61,7 @@ def test_unknown_slugs_never_evict_the_links_people_click():
 
 
 def test_unknown_slugs_are_cached_but_bounded_too():
-    store, cache = Store(), LinkCache(ttl=30, clock=Clock(), max_entries=100, max_missing=5)
+    store, cache = Store(), ConfigCache(ttl=30, clock=Clock(), max_entries=100, max_missing=5)
     for i in range(50):
         cache.get(f"nope#{i}", store.load)
     assert len(cache) == 5
@@ -72,7 +72,7 @@ def test_unknown_slugs_are_cached_but_bounded_too():
 
 def test_a_link_created_after_a_miss_is_found_once_the_miss_expires():
     store, clock = Store(), Clock()
-    cache = LinkCache(ttl=30, clock=clock, max_entries=10)
+    cache = ConfigCache(ttl=30, clock=clock, max_entries=10)
     assert cache.get("later", store.load) is None
     store.load = lambda pk: {"pk": pk}
     clock.now += 31
@@ -82,7 +82,7 @@ def test_a_link_created_after_a_miss_is_found_once_the_miss_expires():
 
 def test_an_evicted_entry_is_not_served_stale_when_the_store_fails():
     store, clock = Store(), Clock()
-    cache = LinkCache(ttl=30, clock=clock, max_entries=1)
+    cache = ConfigCache(ttl=30, clock=clock, max_entries=1)
     cache.get("link#a", store.load)
     cache.get("link#b", store.load)
     clock.now += 31
@@ -93,7 +93,7 @@ def test_an_evicted_entry_is_not_served_stale_when_the_store_fails():
 
 
 def test_seeding_respects_the_bound():
-    cache = LinkCache(ttl=30, clock=Clock(), max_entries=2)
+    cache = ConfigCache(ttl=30, clock=Clock(), max_entries=2)
     for i in range(5):
         cache.seed(f"domain#{i}", {"site": i})
     assert len(cache) == 2
@@ -104,7 +104,7 @@ def test_the_bound_comes_from_the_environment(monkeypatch):
     assert default_size() == DEFAULT_MAX_ENTRIES == 10_000
     monkeypatch.setenv("REBOUND_LINK_CACHE_SIZE", "500")
     assert default_size() == 500
-    assert LinkCache(ttl=30).max_entries == 500
+    assert ConfigCache(ttl=30).max_entries == 500
     for bad in ("0", "-3", "many"):
         monkeypatch.setenv("REBOUND_LINK_CACHE_SIZE", bad)
         assert default_size() == DEFAULT_MAX_ENTRIES

@@ -9,7 +9,7 @@ import pytest
 from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
 from chalicelib.clicks.salt import DailySalt, destroy_before, salt_key
-from chalicelib.links.cache import LinkCache, StoreUnavailable
+from chalicelib.links.cache import ConfigCache, StoreUnavailable
 from chalicelib.links.counter import ClickCounter
 
 
@@ -23,7 +23,7 @@ class Clock:
 
 def test_cache_serves_fresh_then_reloads_after_ttl():
     clock, calls = Clock(), []
-    cache = LinkCache(ttl=30, clock=clock)
+    cache = ConfigCache(ttl=30, clock=clock)
 
     def load(pk):
         calls.append(pk)
@@ -38,7 +38,7 @@ def test_cache_serves_fresh_then_reloads_after_ttl():
 
 def test_cache_remembers_missing_items():
     clock, calls = Clock(), []
-    cache = LinkCache(ttl=30, clock=clock)
+    cache = ConfigCache(ttl=30, clock=clock)
     assert cache.get("k", lambda pk: calls.append(pk)) is None
     assert cache.get("k", lambda pk: calls.append(pk)) is None
     assert calls == ["k"]
@@ -46,7 +46,7 @@ def test_cache_remembers_missing_items():
 
 def test_cache_serves_stale_when_the_store_fails_and_backs_off():
     clock = Clock()
-    cache = LinkCache(ttl=30, retry_after=1, clock=clock)
+    cache = ConfigCache(ttl=30, retry_after=1, clock=clock)
     cache.get("k", lambda pk: "v1")
     clock.t += 31
     attempts = []
@@ -64,7 +64,7 @@ def test_cache_serves_stale_when_the_store_fails_and_backs_off():
 
 
 def test_cache_with_nothing_cached_reports_the_store_unavailable():
-    cache = LinkCache(ttl=30, clock=Clock())
+    cache = ConfigCache(ttl=30, clock=Clock())
     with pytest.raises(StoreUnavailable):
         cache.get("k", lambda pk: (_ for _ in ()).throw(ConnectionError("down")))
 

@@ -42,10 +42,10 @@ def http(aws):
     store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
     store.write(make_plan(SPECS, store.read_all()).writes())
     module = load_app()
-    module.edge.cache_clear()
+    module.redirect_handler.cache_clear()
     with Client(module.app, stage_name="local", project_dir=str(PROJECT)) as c:
         yield c.http
-    module.edge.cache_clear()
+    module.redirect_handler.cache_clear()
 
 
 def get(http, path: str, **headers):

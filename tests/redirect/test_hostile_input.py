@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.redirect import RequestFacts
-from tests.redirect import test_edge as edge_tests
-from tests.redirect.test_edge import CHROME, DOMAIN, LINKS, get, stream_events
+from tests.redirect import test_handler as handler_tests
+from tests.redirect.test_handler import CHROME, DOMAIN, LINKS, get, stream_events
 
 # The moto-backed app and its Chalice test client, as test_edge sets them up.
-app_module, edge, http = edge_tests.app_module, edge_tests.edge, edge_tests.http
+app_module, handler, http = handler_tests.app_module, handler_tests.handler, handler_tests.http
 
 CONFIGURED_HOSTS = {urlsplit(DOMAIN[key]).netloc for key in ("root_url", "not_found_url")} | {
     urlsplit(url).netloc

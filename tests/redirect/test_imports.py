@@ -80,7 +80,7 @@ def test_a_link_with_a_device_rule_parses_the_user_agent_and_records_what_it_fou
 INIT = """
 import json, sys
 import app
-print(json.dumps({"edge": app.edge.cache_info().currsize, "ua_parser": "ua_parser" in sys.modules,
+print(json.dumps({"handler": app.redirect_handler.cache_info().currsize, "ua_parser": "ua_parser" in sys.modules,
                   "bots": "crawleruseragents" in sys.modules}))
 """
 
@@ -104,13 +104,13 @@ def lambda_init(initialization_type: str, function: str = "rebound-dev") -> dict
 
 
 def test_an_on_demand_init_builds_the_bot_matcher_and_leaves_the_rest_to_the_first_click():
-    assert lambda_init("on-demand") == {"edge": 0, "ua_parser": False, "bots": True}
+    assert lambda_init("on-demand") == {"handler": 0, "ua_parser": False, "bots": True}
 
 
 def test_a_provisioned_init_also_makes_the_clients_and_loads_the_user_agent_parser():
-    assert lambda_init("provisioned-concurrency") == {"edge": 1, "ua_parser": True, "bots": True}
+    assert lambda_init("provisioned-concurrency") == {"handler": 1, "ua_parser": True, "bots": True}
 
 
 def test_other_functions_of_the_app_prepare_nothing_of_the_redirect():
     prepared = lambda_init("provisioned-concurrency", function="rebound-dev-archiver")
-    assert prepared == {"edge": 0, "ua_parser": False, "bots": False}
+    assert prepared == {"handler": 0, "ua_parser": False, "bots": False}

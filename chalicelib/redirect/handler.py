@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 
 from chalicelib.clicks import build_click, click_envelope, new_click_id
 from chalicelib.clicks.salt import DailySalt
-from chalicelib.clicks.stream import ClickPublisher
-from chalicelib.links.cache import LinkCache, StoreUnavailable
+from chalicelib.clicks.stream import StreamPublisher
+from chalicelib.links.cache import ConfigCache, StoreUnavailable
 from chalicelib.links.counter import ClickCounter
 from chalicelib.links.record import EEA_UK, domain_key, get_doc, link_key
 from chalicelib.redirect.decision import Decision, decide
@@ -32,7 +32,7 @@ class Answer(NamedTuple):
     body: str
 
 
-class Edge:
+class RedirectHandler:
     def __init__(
         self,
         *,
@@ -49,10 +49,10 @@ class Edge:
     ):
         self.ddb = dynamodb
         self.links_table = links_table
-        self.cache = LinkCache(cache_ttl, clock=monotonic)
+        self.cache = ConfigCache(cache_ttl, clock=monotonic)
         self.counter = ClickCounter(dynamodb, state_table)
         self.salt = DailySalt(dynamodb, state_table)
-        self.publisher = ClickPublisher(kinesis, sqs, stream, fallback_queue)
+        self.publisher = StreamPublisher(kinesis, sqs, stream, fallback_queue)
         self.now = now
 
     def handle(

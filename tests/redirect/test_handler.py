@@ -121,21 +121,21 @@ def app_module(aws, monkeypatch):
     specs = Specs(domains=[DOMAIN], links=LINKS)
     store.write(make_plan(specs, store.read_all()).writes())
     module = load_app()
-    module.edge.cache_clear()
+    module.redirect_handler.cache_clear()
     monkeypatch.setenv("REBOUND_LINK_CACHE_TTL", "30")
     yield module
-    module.edge.cache_clear()
+    module.redirect_handler.cache_clear()
 
 
 @pytest.fixture
-def edge(app_module):
-    e = app_module.edge()
+def handler(app_module):
+    e = app_module.redirect_handler()
     e.now = lambda: NOW
     return e
 
 
 @pytest.fixture
-def http(app_module, edge):
+def http(app_module, handler):
     with Client(app_module.app, stage_name="local", project_dir=str(PROJECT)) as c:
         yield c.http
 
@@ -219,8 +219,8 @@ def test_each_rule_type_first_match_wins(http, ua, headers, query, expected):
     assert r.headers["Location"].split("?")[0] == expected
 
 
-def test_time_rules_use_the_request_time(http, edge):
-    edge.now = lambda: datetime(2026, 12, 25, tzinfo=UTC)
+def test_time_rules_use_the_request_time(http, handler):
+    handler.now = lambda: datetime(2026, 12, 25, tzinfo=UTC)
     assert get(http, "/ruled").headers["Location"] == "https://shop.example/xmas"
 
 
@@ -325,9 +325,9 @@ def test_reserved_and_invalid_paths_never_reach_a_link(http):
 # --- AWS calls on the hot path -----------------------------------------------------------------
 
 
-def test_one_get_item_on_a_cache_miss_none_on_a_hit_and_one_put_record_per_click(http, edge):
+def test_one_get_item_on_a_cache_miss_none_on_a_hit_and_one_put_record_per_click(http, handler):
     calls = Calls()
-    calls.watch(edge.ddb, edge.publisher.kinesis)
+    calls.watch(handler.ddb, handler.publisher.kinesis)
     get(http, "/plain")
     assert calls.counts == {"GetItem": 1, "PutRecord": 1}
     get(http, "/plain")
@@ -335,7 +335,7 @@ def test_one_get_item_on_a_cache_miss_none_on_a_hit_and_one_put_record_per_click
     assert calls.counts == {"GetItem": 1, "PutRecord": 3}
 
 
-def test_kinesis_failure_goes_to_sqs_and_is_republished_exactly_once(http, edge, app_module):
+def test_kinesis_failure_goes_to_sqs_and_is_republished_exactly_once(http, handler, app_module):
     class Throttled:
         def put_record(self, **kw):
             raise ClientError(
@@ -343,7 +343,7 @@ def test_kinesis_failure_goes_to_sqs_and_is_republished_exactly_once(http, edge,
                 "PutRecord",
             )
 
-    edge.publisher.kinesis = Throttled()
+    handler.publisher.kinesis = Throttled()
     r = get(http, "/plain")
     assert r.status_code == 302  # the visitor never notices
     assert stream_events() == []
@@ -354,9 +354,9 @@ def test_kinesis_failure_goes_to_sqs_and_is_republished_exactly_once(http, edge,
     assert len(events) == 1 and events[0]["click"]["slug"] == "plain"
 
 
-def test_dynamodb_down_serves_stale_links_then_the_domain_fallback(http, edge):
+def test_dynamodb_down_serves_stale_links_then_the_domain_fallback(http, handler):
     clock = [0.0]
-    edge.cache.clock = lambda: clock[0]
+    handler.cache.clock = lambda: clock[0]
     get(http, "/plain")
     clock[0] += 3600  # long past the TTL
 
@@ -364,14 +364,14 @@ def test_dynamodb_down_serves_stale_links_then_the_domain_fallback(http, edge):
         def get_item(self, **kw):
             raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "GetItem")
 
-    edge.ddb = Down()
+    handler.ddb = Down()
     r = get(http, "/plain")
     assert r.headers["Location"].startswith("https://shop.example/plain")  # stale copy
     r = get(http, "/ruled")  # never cached: the domain's fallback, learnt from /plain
     assert r.status_code == 302 and r.headers["Location"] == "https://shop.example/missing"
 
 
-def test_dynamodb_down_with_nothing_cached_is_never_a_5xx(http, edge):
+def test_dynamodb_down_with_nothing_cached_is_never_a_5xx(http, handler):
     class Down:
         def get_item(self, **kw):
             raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "GetItem")
@@ -381,7 +381,7 @@ def test_dynamodb_down_with_nothing_cached_is_never_a_5xx(http, edge):
                 {"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem"
             )
 
-    edge.ddb = Down()
+    handler.ddb = Down()
     r = get(http, "/plain")
     assert r.status_code == 404
     assert len(stream_events()) == 1  # still recorded
@@ -477,11 +477,11 @@ def fail_calls(ddb_client, operation: str, table: str, code: str = "ThrottlingEx
     ids=["gpc", "dnt", "require_in"],
 )
 def test_a_denied_visitor_is_redirected_when_the_state_table_cannot_give_the_salt(
-    http, edge, headers
+    http, handler, headers
 ):
     state = Names.from_env().state_table
-    fail_calls(edge.ddb, "GetItem", state)
-    fail_calls(edge.ddb, "PutItem", state)
+    fail_calls(handler.ddb, "GetItem", state)
+    fail_calls(handler.ddb, "PutItem", state)
     r = get(http, "/plain", **headers)
     assert r.status_code == 302
     assert r.headers["Location"].startswith("https://shop.example/plain")
@@ -490,9 +490,9 @@ def test_a_denied_visitor_is_redirected_when_the_state_table_cannot_give_the_sal
     assert len(event["click"]["visitor_id"]) == 32
 
 
-def test_a_fallback_salt_is_never_written_and_keeps_a_visitor_stable_for_the_day(http, edge):
+def test_a_fallback_salt_is_never_written_and_keeps_a_visitor_stable_for_the_day(http, handler):
     ddb, state = client("dynamodb"), Names.from_env().state_table
-    fail_calls(edge.ddb, "GetItem", state)
+    fail_calls(handler.ddb, "GetItem", state)
     assert get(http, "/plain", **{"Sec-GPC": "1"}).status_code == 302
     assert get(http, "/plain", **{"Sec-GPC": "1"}).status_code == 302
     first, second = (e["click"]["visitor_id"] for e in stream_events())
@@ -501,7 +501,7 @@ def test_a_fallback_salt_is_never_written_and_keeps_a_visitor_stable_for_the_day
     assert not [i for i in items if i["pk"]["S"].startswith("salt#")]
 
 
-def test_dynamodb_down_with_nothing_cached_is_never_a_5xx_for_a_denied_visitor(http, edge):
+def test_dynamodb_down_with_nothing_cached_is_never_a_5xx_for_a_denied_visitor(http, handler):
     class Down:
         def get_item(self, **kw):
             raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "GetItem")
@@ -509,19 +509,19 @@ def test_dynamodb_down_with_nothing_cached_is_never_a_5xx_for_a_denied_visitor(h
         def put_item(self, **kw):
             raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
 
-    edge.ddb = edge.salt.ddb = Down()
+    handler.ddb = handler.salt.ddb = Down()
     for headers in ({"Sec-GPC": "1"}, {"CloudFront-Viewer-Country": "FR"}):
         r = get(http, "/plain", **headers)
         assert r.status_code == 404
     assert [e["click"]["consent"] for e in stream_events()] == ["denied", "denied"]
 
 
-def test_an_unreachable_max_clicks_counter_lets_the_click_through(http, edge):
-    fail_calls(edge.ddb, "UpdateItem", Names.from_env().state_table)
+def test_an_unreachable_max_clicks_counter_lets_the_click_through(http, handler):
+    fail_calls(handler.ddb, "UpdateItem", Names.from_env().state_table)
     assert [get(http, "/capped").status_code for _ in range(3)] == [302, 302, 302]
 
 
-def test_a_publisher_that_raises_never_fails_the_redirect(http, edge):
+def test_a_publisher_that_raises_never_fails_the_redirect(http, handler):
     class Broken:
         def put_record(self, **kw):
             raise RuntimeError("boom")
@@ -532,7 +532,7 @@ def test_a_publisher_that_raises_never_fails_the_redirect(http, edge):
         def get_queue_url(self, **kw):
             raise RuntimeError("boom")
 
-    edge.publisher.kinesis = edge.publisher.sqs = Broken()
+    handler.publisher.kinesis = handler.publisher.sqs = Broken()
     assert get(http, "/plain").status_code == 302
 
 
@@ -551,12 +551,12 @@ def test_a_forwarded_email_reaches_the_destination_but_never_the_click_record(ht
 
 
 def test_a_click_that_cannot_be_recorded_never_fails_the_redirect(http, monkeypatch, caplog):
-    from chalicelib.redirect import edge as edge_module
+    from chalicelib.redirect import handler as handler_module
 
     def broken(*args, **kwargs):
         raise KeyError("audiences")
 
-    monkeypatch.setattr(edge_module, "build_click", broken)
+    monkeypatch.setattr(handler_module, "build_click", broken)
     r = get(http, "/plain?email=jane%40example.com")
     assert r.status_code == 302
     assert stream_events() == []
