@@ -7,6 +7,7 @@ and each can be overridden by its own environment variable.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chalicelib.aws.clients import client
@@ -25,7 +26,7 @@ class Names:
     lake_bucket: str | None  # None: resolve from the account id when first needed
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Names:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Names:
         env = os.environ if env is None else env
         stage = env.get("REBOUND_STAGE", "dev")
         prefix = f"rebound-{stage}"

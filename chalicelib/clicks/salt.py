@@ -58,7 +58,7 @@ class DailySalt:
         except Exception as exc:
             log.warning("daily salt unavailable (%s): using a process-local salt", error_code(exc))
             same_day_local = day == self._day and self._salt is not None
-            salt = self._salt if same_day_local else secrets.token_bytes(32)
+            salt = self._salt if same_day_local and self._salt else secrets.token_bytes(32)
             shared, self._retry_at = False, self.clock() + self.retry_after
         self._day, self._salt, self._shared = day, salt, shared
         return salt

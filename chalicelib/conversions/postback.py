@@ -128,7 +128,11 @@ def decode_json(body: bytes) -> dict[str, Any]:
     except _Duplicate as dup:
         raise Invalid([FieldError(_short(dup.key), "given more than once")]) from None
     except (ValueError, RecursionError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        where = (
+            f" (line {exc.lineno}, column {exc.colno})"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
         raise Invalid([FieldError(None, f"the body is not valid JSON{where}")]) from None
     if not isinstance(data, dict):
         raise Invalid([FieldError(None, "the body must be a JSON object")])

@@ -146,11 +146,11 @@ def _matcher() -> _Matcher:
         pattern = entry.get("pattern")
         if not pattern or pattern in EXCLUDED_PATTERNS:
             continue
-        text = literal_text(pattern)
-        if text is None:
+        literal = literal_text(pattern)
+        if literal is None:
             members.append((order, pattern))
-        elif text not in literals:  # the same text twice: the earlier entry names it
-            literals.add_word(text, (order, text, pattern))  # named when it matches
+        elif literal not in literals:  # the same text twice: the earlier entry names it
+            literals.add_word(literal, (order, literal, pattern))  # named when it matches
     extra.make_automaton()
     literals.make_automaton()
     anchored = [p for _, p in members if p.startswith("^") and "|" not in p]

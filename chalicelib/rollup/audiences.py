@@ -46,8 +46,8 @@ class Catalog:
             spec = (item.doc or {}).get("spec") or {}
             if item.kind == KIND_AUDIENCE and spec.get("id"):
                 audiences.append(spec)
-            elif item.kind == KIND_LINK and spec.get("domain") and spec.get("slug"):
-                links[link_id(spec["domain"], spec["slug"])] = spec
+            elif item.kind == KIND_LINK and (key := link_id(spec.get("domain"), spec.get("slug"))):
+                links[key] = spec
         return cls(tuple(audiences), links)
 
     @classmethod
@@ -60,7 +60,8 @@ class Catalog:
     @classmethod
     def of(cls, audiences: Iterable[dict[str, Any]] = (), links: Iterable[dict[str, Any]] = ()):
         """From specs as in links.yaml (tests, benchmarks)."""
-        return cls(tuple(audiences), {link_id(x["domain"], x["slug"]): dict(x) for x in links})
+        by_id = {key: dict(x) for x in links if (key := link_id(x["domain"], x["slug"]))}
+        return cls(tuple(audiences), by_id)
 
     def audience(self, audience_id: str) -> dict[str, Any] | None:
         return next((a for a in self.audiences if a["id"] == audience_id), None)

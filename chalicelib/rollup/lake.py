@@ -3,6 +3,7 @@ benchmarks; DuckDB only ever reads local files (no httpfs extension to download 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import re
@@ -25,9 +26,9 @@ class LakeObject:
 
 
 class Lake(Protocol):
-    def list(self, prefix: str) -> list[LakeObject]: ...
+    def list(self, prefix: str) -> builtins.list[LakeObject]: ...
 
-    def fetch(self, keys: Iterable[str], into: Path) -> list[Path]:
+    def fetch(self, keys: Iterable[str], into: Path) -> builtins.list[Path]:
         """Local files holding the objects, in the order of ``keys``."""
         ...
 
@@ -70,7 +71,7 @@ class S3Lake:
         self.s3 = s3
         self.bucket = bucket
 
-    def list(self, prefix: str) -> list[LakeObject]:
+    def list(self, prefix: str) -> builtins.list[LakeObject]:
         out = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix
@@ -79,7 +80,7 @@ class S3Lake:
                 out.append(LakeObject(obj["Key"], obj.get("ETag", "").strip('"'), obj["Size"]))
         return out
 
-    def fetch(self, keys: Iterable[str], into: Path) -> list[Path]:
+    def fetch(self, keys: Iterable[str], into: Path) -> builtins.list[Path]:
         keys = list(keys)
         names = local_names(keys)
         into.mkdir(parents=True, exist_ok=True)
@@ -122,7 +123,7 @@ class LocalLake:
     def __init__(self, root: Path | str):
         self.root = Path(root)
 
-    def list(self, prefix: str) -> list[LakeObject]:
+    def list(self, prefix: str) -> builtins.list[LakeObject]:
         base = self.root / prefix
         folder = base if prefix.endswith("/") else base.parent
         if not folder.is_dir():
@@ -135,7 +136,7 @@ class LocalLake:
                 out.append(LakeObject(key, f"{stat.st_mtime_ns:x}-{stat.st_size:x}", stat.st_size))
         return sorted(out)
 
-    def fetch(self, keys: Iterable[str], into: Path) -> list[Path]:
+    def fetch(self, keys: Iterable[str], into: Path) -> builtins.list[Path]:
         return [self.root / k for k in keys]
 
     def put(self, key: str, path: Path) -> None:

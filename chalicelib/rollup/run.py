@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -255,10 +255,10 @@ class Rollup:
                 if raw and not (lost and compacted):
                     files = self.lake.fetch([o.key for o in raw], scratch / "raw")
                     out = scratch / f"{kind}.parquet"
-                    rows = compact(con, kind, files, out)
-                    sources[kind] = [out] if rows else []
+                    written = compact(con, kind, files, out)
+                    sources[kind] = [out] if written else []
                     if closed:
-                        self._publish(kind, hour, out if rows else None, compacted)
+                        self._publish(kind, hour, out if written else None, compacted)
                         result.compacted = True
                 elif compacted:
                     # The raw JSON has expired (RawRetentionDays): the compacted copy is the data.
@@ -341,7 +341,7 @@ def scheduled(names: Any, context: Any = None, now: datetime | None = None) -> d
     return summary
 
 
-def memory_limit(env: dict[str, str] | None = None) -> str | None:
+def memory_limit(env: Mapping[str, str] | None = None) -> str | None:
     """DuckDB's memory limit: ``REBOUND_ROLLUP_MEMORY``, else 60% of the Lambda's memory (the
     rest is Python, the sketches and the S3 buffers); unset outside Lambda (DuckDB's default)."""
     env = os.environ if env is None else env
