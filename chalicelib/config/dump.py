@@ -19,15 +19,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.representer import RoundTripRepresenter
 
-from chalicelib.config.model import (
-    VERSION,
-    Audience,
-    Domain,
-    Link,
-    Platforms,
-    field_order,
-    unwrap,
-)
+from chalicelib.config.introspect import field_order, unwrap
+from chalicelib.config.model import VERSION, Audience, Domain, Link, Platforms
 from chalicelib.config.values import PLATFORM_NAMES
 
 # Lists of such words read best in flow style (`tags: [sale, pricing]`); anything else goes in

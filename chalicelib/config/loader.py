@@ -18,19 +18,11 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from chalicelib.config.dump import dump_config_yaml
-from chalicelib.config.model import (
-    REFERENCES_CHECKED,
-    VERSION,
-    Config,
-    Problem,
-    field_order,
-    format_loc,
-    model_at,
-    reference_problems,
-    unsupported_version,
-)
+from chalicelib.config.introspect import field_order, model_at
+from chalicelib.config.model import VERSION, Config, unsupported_version
+from chalicelib.config.references import REFERENCES_CHECKED, Problem, reference_problems
 from chalicelib.config.values import ALLOW_ENDPOINTS, STAGE
-from chalicelib.config.yamldoc import Document, Loc, Mark, YamlSyntaxError, read_yaml
+from chalicelib.config.yamldoc import Document, Loc, Mark, YamlSyntaxError, format_loc, read_yaml
 
 __all__ = [
     "Config",

@@ -1,19 +1,15 @@
-"""The model of links.yaml (version 1): one pydantic description that validate, plan, apply,
+"""The entities of links.yaml (version 1): one pydantic description that validate, plan, apply,
 export and schema all use.
 
 Each entity's `spec()` is what `apply` stores (see `chalicelib.links.record`): the entity as a
 plain JSON-able dict in the shape of links.yaml, defaults filled in, None values left out.
-Checks that span entities (a link's domain exists, no duplicate slugs, ...) are in
-`reference_problems`, which works on raw data too, so the loader can report them alongside field
-errors instead of after them.
+What each kind of value accepts is in `values`; checks that span entities (a link's domain exists,
+no duplicate slugs, ...) are in `references`, which works on raw data too, so the loader can report
+them alongside field errors instead of after them; walking these classes' fields is `introspect`.
 """
 
 from __future__ import annotations
 
-import types
-import typing
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,13 +18,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    TypeAdapter,
-    ValidationError,
     ValidationInfo,
     WithJsonSchema,
     model_validator,
 )
 
+from chalicelib.config.references import REFERENCES_CHECKED, reference_problems
 from chalicelib.config.values import (
     PLATFORM_NAMES,
     Bool,
@@ -51,11 +46,9 @@ from chalicelib.config.values import (
     UtcDateTime,
     invalid,
 )
-from chalicelib.config.yamldoc import Loc
+from chalicelib.config.yamldoc import format_loc
 
 VERSION = 1
-# Validation context flag: the caller (the loader) reports cross-references itself, with positions.
-REFERENCES_CHECKED = "references_checked"
 
 
 class _Model(BaseModel):
@@ -430,208 +423,3 @@ class Config(_Model):
                 "; ".join(f"{format_loc(p.loc)}: {p.render(format_loc)}" for p in problems)
             )
         return self
-
-
-# ---------------------------------------------------------------------------- cross-checks
-
-
-def format_loc(loc: Loc) -> str:
-    """`("links", 3, "rules", 0)` -> `links[3].rules[0]`."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part.replace("_", "a").replace("-", "a").isalnum() and part.isascii():
-            out += f".{part}" if out else part
-        else:
-            escaped = part.replace("\\", "\\\\").replace('"', '\\"')
-            out += f'["{escaped}"]'
-    return out
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A cross-reference problem at `loc`; `{where}` in the message stands for `see`."""
-
-    loc: Loc
-    message: str
-    see: Loc | None = None
-
-    def render(self, where: Callable[[Loc], str]) -> str:
-        if self.see is None:
-            return self.message
-        return self.message.replace("{where}", where(self.see))
-
-
-_HOST = TypeAdapter(Host)
-_SLUG = TypeAdapter(Slug)
-_LINK_REF = TypeAdapter(LinkRef)
-
-
-def _valid(adapter: TypeAdapter[Any], value: Any) -> Any:
-    """The validated value, or None: field errors are reported by the model, not here."""
-    try:
-        return adapter.validate_python(value)
-    except ValidationError:
-        return None
-
-
-def _entries(data: Mapping[str, Any], section: str) -> list[tuple[int, Mapping[str, Any]]]:
-    items = data.get(section)
-    if not isinstance(items, list):
-        return []
-    return [(i, item) for i, item in enumerate(items) if isinstance(item, Mapping)]
-
-
-def _strings(value: Any) -> list[tuple[int, Any]]:
-    return list(enumerate(value)) if isinstance(value, list) else []
-
-
-def _first_seen(
-    problems: list[Problem], seen: dict[Any, int], key: Any, loc: Loc, message: str
-) -> None:
-    """Remember where ``key`` was first defined (``loc`` is (section, index, field)); a second
-    definition is a problem whose ``{where}`` points at the first."""
-    section, index, name = loc
-    if key in seen:
-        problems.append(Problem(loc, message, (section, seen[key], name)))
-    else:
-        seen[key] = index
-
-
-def reference_problems(data: Mapping[str, Any]) -> list[Problem]:
-    """Problems between entities: unknown or duplicate domains, links, audiences, platforms.
-
-    Works on raw (possibly invalid) data, looking only at the values that are valid, so that these
-    problems are found in the same pass as field errors.
-    """
-    problems: list[Problem] = []
-
-    hosts: dict[str, int] = {}
-    for i, domain in _entries(data, "domains"):
-        host = _valid(_HOST, domain.get("name"))
-        if host is None:
-            continue
-        _first_seen(
-            problems, hosts, host, ("domains", i, "name"),
-            f"duplicate domain {host}: already defined at {{where}}",
-        )  # fmt: skip
-
-    platforms = data.get("platforms")
-    configured = (
-        {n for n, cfg in platforms.items() if cfg is not None}
-        if isinstance(platforms, Mapping)
-        else set()
-    )
-
-    links: dict[tuple[str, str], int] = {}
-    for i, link in _entries(data, "links"):
-        host = _valid(_HOST, link.get("domain"))
-        if host is not None and host not in hosts:
-            known = ", ".join(sorted(hosts)) or "none"
-            problems.append(
-                Problem(
-                    ("links", i, "domain"),
-                    f"unknown domain {host}: add it under `domains:` (defined: {known})",
-                )
-            )
-        slug = _valid(_SLUG, link.get("slug"))
-        if host is None or slug is None:
-            continue
-        _first_seen(
-            problems, links, (host, slug.lower()), ("links", i, "slug"),
-            f"duplicate link {host}/{slug}: {{where}} has the same domain and slug "
-            "(slugs are matched case-insensitively)",
-        )  # fmt: skip
-
-    ids: dict[str, int] = {}
-    for i, audience in _entries(data, "audiences"):
-        audience_id = _valid(_SLUG, audience.get("id"))
-        if audience_id is not None:
-            _first_seen(
-                problems, ids, audience_id, ("audiences", i, "id"),
-                f"duplicate audience {audience_id}: already defined at {{where}}",
-            )  # fmt: skip
-        for j, name in _strings(audience.get("send_to")):
-            if name in PLATFORM_NAMES and name not in configured:
-                problems.append(
-                    Problem(
-                        ("audiences", i, "send_to", j),
-                        f"platform {name} is not configured under `platforms:`",
-                    )
-                )
-        match = audience.get("match")
-        if not isinstance(match, Mapping):
-            continue
-        for j, ref in _strings(match.get("links")):
-            ref = _valid(_LINK_REF, ref)
-            if ref is not None:
-                host, _, slug = ref.partition("/")
-                if (host, slug.lower()) not in links:
-                    problems.append(
-                        Problem(
-                            ("audiences", i, "match", "links", j),
-                            f"no link {ref} in this file",
-                        )
-                    )
-        for j, host in _strings(match.get("domains")):
-            host = _valid(_HOST, host)
-            if host is not None and host not in hosts:
-                problems.append(
-                    Problem(
-                        ("audiences", i, "match", "domains", j),
-                        f"unknown domain {host}: add it under `domains:`",
-                    )
-                )
-    return problems
-
-
-# -------------------------------------------------------------------------- introspection
-
-
-def unwrap(tp: Any) -> Any:
-    """Strip `Annotated[...]` and `X | None` down to X."""
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is Annotated:
-            tp = typing.get_args(tp)[0]
-        elif origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
-            if len(args) != 1:
-                return tp
-            tp = args[0]
-        else:
-            return tp
-
-
-def field_order(model: type[BaseModel]) -> list[str]:
-    """Field names as a person reads them: the model's own first, then inherited ones (a
-    platform's `endpoint` and `dry_run`)."""
-    inherited = {
-        name
-        for base in model.__mro__[1:]
-        if isinstance(base, type) and issubclass(base, BaseModel)
-        for name in base.model_fields
-    }
-    own = [n for n in model.model_fields if n not in inherited]
-    return own + [n for n in model.model_fields if n in inherited]
-
-
-def model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
-    """The model class that validates the mapping at `loc` under `root`, or None."""
-    tp: Any = root
-    for part in loc:
-        tp = unwrap(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            field = tp.model_fields.get(str(part))
-            if field is None:
-                return None
-            tp = field.rebuild_annotation()
-        elif typing.get_origin(tp) is list:
-            tp = typing.get_args(tp)[0]
-        elif typing.get_origin(tp) is dict:
-            tp = typing.get_args(tp)[1]
-        else:
-            return None
-    tp = unwrap(tp)
-    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None

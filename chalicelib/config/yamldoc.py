@@ -9,7 +9,7 @@ ourselves instead of letting a constructor do it, so that we can
 - refuse tags other than YAML's standard ones (``!Ref`` etc.) with a position, not a crash.
 
 Positions are 1-based. A location (``Loc``) is the path of keys and list indexes from the root,
-the same shape as pydantic's error ``loc``.
+the same shape as pydantic's error ``loc``; ``format_loc`` writes it as people read it.
 """
 
 from __future__ import annotations
@@ -25,11 +25,26 @@ from ruamel.yaml.reader import ReaderError
 
 Loc = tuple[str | int, ...]
 
+
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _MERGE_TAG = _TAG + "merge"
 # A guard against alias bombs ("billion laughs"): no sane links.yaml reuses anchors this often.
 MAX_ALIAS_VALUES = 100_000
+
+
+def format_loc(loc: Loc) -> str:
+    """`("links", 3, "rules", 0)` -> `links[3].rules[0]`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.replace("_", "a").replace("-", "a").isalnum() and part.isascii():
+            out += f".{part}" if out else part
+        else:
+            escaped = part.replace("\\", "\\\\").replace('"', '\\"')
+            out += f'["{escaped}"]'
+    return out
 
 
 @dataclass(frozen=True, order=True)
