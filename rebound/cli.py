@@ -413,7 +413,7 @@ def _show_plan(the_plan, file: str, pending: Any = None) -> None:
     )
 
 
-# --- Statistics (rebound/stats.py, rebound/report.py) ---------------------------------------
+# --- Statistics (chalicelib/rollup/report.py; text and page: rebound/stats.py, report.py) ---
 
 
 @main.command()
@@ -435,14 +435,15 @@ def rollup(hours: tuple[str, ...], since: str | None, force: bool, as_json: bool
     from rich.progress import Progress
     from rich.table import Table
 
+    from chalicelib.rollup.report import StatsError, parse_since
     from rebound import stats as rb_stats
 
     if hours and since:
         raise click.UsageError("give --hour or --since, not both")
     if since is not None:
         try:
-            rb_stats.parse_since(since, rb_stats.utc_now())
-        except rb_stats.StatsError as exc:
+            parse_since(since, rb_stats.utc_now())
+        except StatsError as exc:
             raise click.BadParameter(str(exc), param_hint="--since") from None
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("rolling up", total=None)
@@ -453,7 +454,7 @@ def rollup(hours: tuple[str, ...], since: str | None, force: bool, as_json: bool
                 force=force or bool(hours),
                 progress=lambda result: bar.update(task, advance=1, description=result.hour),
             )
-        except rb_stats.StatsError as exc:
+        except StatsError as exc:
             raise UserError(str(exc)) from None
         except (BotoCoreError, ClientError) as exc:
             raise UserError(f"rolling up: {exc}") from None
@@ -505,15 +506,16 @@ def stats(
     """Clicks, visitors, funnels, audience sizes and platform events, from the rollup."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from chalicelib.rollup.report import StatsError, collect, parse_since
     from rebound import stats as rb_stats
 
     now = rb_stats.utc_now()
     try:
-        window = rb_stats.parse_since(since, now)
-    except rb_stats.StatsError as exc:
+        window = parse_since(since, now)
+    except StatsError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
     try:
-        report = rb_stats.collect(
+        report = collect(
             rb_stats.stats_store(),
             rb_stats.live_catalog(),
             window,
@@ -522,7 +524,7 @@ def stats(
             audience=audience,
             now=now,
         )
-    except rb_stats.StatsError as exc:
+    except StatsError as exc:
         raise UserError(str(exc)) from None
     except (BotoCoreError, ClientError) as exc:
         raise UserError(f"reading the statistics: {exc}") from None

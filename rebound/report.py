@@ -11,11 +11,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from html import escape
 from typing import Any
 
-from rebound.stats import pct, visitors
+from rebound.figures import (
+    amount,
+    approx,
+    bar_width,
+    compact,
+    margin,
+    money,
+    number,
+    pct,
+    period_label,
+    utc_time,
+    visitors,
+)
 
 HUMAN = "#4f46e5"
 BOT = "#cbd5e1"
@@ -90,13 +101,13 @@ def render_html(report: Mapping[str, Any]) -> str:
 <header>
   <h1>{escape(title)}</h1>
   <p class="sub">Last {escape(w["since"])} · {escape(w["from"])} → {escape(w["to"])} UTC ·
-  {escape(freshness)} · generated {escape(_when(report["generated_at"]))}</p>
+  {escape(freshness)} · generated {escape(utc_time(report["generated_at"]))}</p>
 </header>
 <main>
 {body}
 </main>
 <footer>Rebound · unique visitors over more than one hour are HyperLogLog estimates
-(±{report["unique_visitors_error"] * 100:.1f}% at 99.7%).</footer>
+({margin(report["unique_visitors_error"])} at 99.7%).</footer>
 </body>
 </html>
 """
@@ -156,25 +167,25 @@ def _kpis(e: Mapping[str, Any], error: float) -> str:
     pe = e["platform_events"]
     revenue = e["revenue"]
     if revenue:
-        currency, amount = max(revenue.items(), key=lambda kv: kv[1])
-        revenue_value = f"{escape(currency)} {amount:,.2f}"
-        others = [f"{escape(c)} {v:,.2f}" for c, v in revenue.items() if c != currency]
-        revenue_hint = " · ".join(others) or "all conversions with a value"
+        currency, value = max(revenue.items(), key=lambda kv: kv[1])
+        revenue_value = escape(amount(currency, value))
+        others = {c: v for c, v in revenue.items() if c != currency}
+        revenue_hint = money(others, " · ") if others else "all conversions with a value"
     else:
         revenue_value, revenue_hint = "–", "no conversion with a value"
-    visitors_hint = "exact" if e["unique_visitors_exact"] else f"estimate, ±{error * 100:.1f}%"
+    visitors_hint = "exact" if e["unique_visitors_exact"] else f"estimate, {margin(error)}"
     cards = [
-        ("Clicks", f"{e['clicks']:,}", f"{e['bot_clicks']:,} from bots"),
+        ("Clicks", number(e["clicks"]), f"{number(e['bot_clicks'])} from bots"),
         (
             "Human clicks",
-            f"{e['human_clicks']:,}",
+            number(e["human_clicks"]),
             pct(e["funnel"][1]["rate"]) + " of clicks",
         ),
-        ("Unique visitors", f"{e['unique_visitors']:,}", visitors_hint),
-        ("Leads", f"{e['leads']:,}", pct(e["funnel"][3]["rate"]) + " of visitors"),
-        ("Purchases", f"{e['purchases']:,}", pct(e["conversion_rate"]) + " of visitors"),
+        ("Unique visitors", number(e["unique_visitors"]), visitors_hint),
+        ("Leads", number(e["leads"]), pct(e["funnel"][3]["rate"]) + " of visitors"),
+        ("Purchases", number(e["purchases"]), pct(e["conversion_rate"]) + " of visitors"),
         ("Revenue", revenue_value, revenue_hint),
-        ("Platform events", f"{pe['sent']:,}", f"sent · {pe['failed']:,} failed"),
+        ("Platform events", number(pe["sent"]), f"sent · {number(pe['failed'])} failed"),
     ]
     return (
         '<section class="kpis" id="kpis">'
@@ -209,16 +220,17 @@ def _time_chart(periods: Sequence[str], unit: str, trend: Mapping[str, Sequence[
             f'<line x1="{left}" x2="{width - right}" y1="{y(t):.1f}" y2="{y(t):.1f}" '
             f'stroke="{GRID}" stroke-width="1"/>'
             f'<text x="{left - 8}" y="{y(t) + 4:.1f}" text-anchor="end" font-size="12" '
-            f'fill="{MUTED}">{_short(t)}</text>'
+            f'fill="{MUTED}">{compact(t)}</text>'
         )
     every = max(1, math.ceil(n / 12))
     for i, period in enumerate(periods):
         x = left + slot * i + (slot - bar_w) / 2
         h_top, b_top = y(human[i]), y(totals[i])
-        label = _period_label(period, unit)
+        label = period_label(period, unit)
         parts.append(
-            f'<g class="bar"><title>{escape(label)}: {totals[i]:,} clicks ({human[i]:,} human, '
-            f"{bots[i]:,} bots), {visitors[i]:,} unique visitors</title>"
+            f'<g class="bar"><title>{escape(label)}: {number(totals[i])} clicks '
+            f"({number(human[i])} human, {number(bots[i])} bots), "
+            f"{number(visitors[i])} unique visitors</title>"
             f'<rect x="{x:.1f}" y="{h_top:.1f}" width="{bar_w:.1f}" '
             f'height="{max(0.0, y(0) - h_top):.1f}" fill="{HUMAN}" rx="2"/>'
             f'<rect x="{x:.1f}" y="{b_top:.1f}" width="{bar_w:.1f}" '
@@ -291,18 +303,18 @@ def _funnel_chart(funnel: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for i, step in enumerate(funnel):
         y = layout.y(i)
-        w = max(3.0, plot_w * step["count"] / top_value) if step["count"] else 3.0
+        w = bar_width(step["count"], top_value, plot_w, least=3.0)
         x = label_w + (plot_w - w) / 2
         color = FUNNEL_COLORS[i % len(FUNNEL_COLORS)]
         rate = "" if step["rate"] is None else f"{pct(step['rate'])} of previous"
         parts.append(
-            f'<g class="step"><title>{escape(step["label"])}: {step["count"]:,}'
+            f'<g class="step"><title>{escape(step["label"])}: {number(step["count"])}'
             f"{' (' + rate + ')' if rate else ''}</title>"
             f'<text x="0" y="{y + row_h / 2 + 5:.1f}" font-size="14" fill="{INK}">'
             f"{escape(step['label'])}</text>"
             f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row_h}" rx="6" fill="{color}"/>'
             f'<text x="{width - value_w + 12}" y="{y + row_h / 2 - 2:.1f}" font-size="16" '
-            f'font-weight="650" fill="{INK}">{step["count"]:,}</text>'
+            f'font-weight="650" fill="{INK}">{number(step["count"])}</text>'
             f'<text x="{width - value_w + 12}" y="{y + row_h / 2 + 15:.1f}" font-size="12" '
             f'fill="{MUTED}">{escape(rate)}</text></g>'
         )
@@ -316,8 +328,8 @@ def _audience_chart(audiences: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for i, a in enumerate(audiences):
         y = layout.y(i)
-        w = max(2.0, plot_w * a["size"] / top_value)
-        size = f"{a['size']:,}" if a["size_exact"] else f"≈{a['size']:,}"
+        w = bar_width(a["size"], top_value, plot_w, least=2.0)
+        size = approx(a["size"], a["size_exact"])
         detail = f"{a['window_days']} days" + (
             " · " + ", ".join(a["send_to"]) if a["send_to"] else ""
         )
@@ -351,7 +363,7 @@ def _platform_chart(platforms: Sequence[Mapping[str, Any]]) -> str:
         x = float(label_w)
         segments = []
         for value, color in ((pe["sent"], SENT), (pe["failed"], FAILED), (pe["skipped"], SKIPPED)):
-            w = plot_w * value / top_value
+            w = bar_width(value, top_value, plot_w)
             if w > 0:
                 segments.append(
                     f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row_h}" fill="{color}"/>'
@@ -362,12 +374,12 @@ def _platform_chart(platforms: Sequence[Mapping[str, Any]]) -> str:
                 f'<rect x="{label_w}" y="{y}" width="2" height="{row_h}" fill="{SKIPPED}"/>'
             )
         parts.append(
-            f'<g class="platform"><title>{escape(p["id"])}: {pe["sent"]:,} sent, '
-            f"{pe['failed']:,} failed, {pe['skipped']:,} skipped</title>"
+            f'<g class="platform"><title>{escape(p["id"])}: {number(pe["sent"])} sent, '
+            f"{number(pe['failed'])} failed, {number(pe['skipped'])} skipped</title>"
             f'<text x="0" y="{y + row_h / 2 + 5}" font-size="14" fill="{INK}">'
             f"{escape(p['id'])}</text>{''.join(segments)}"
             f'<text x="{x + 8:.1f}" y="{y + row_h / 2 + 5}" font-size="13" fill="{INK}">'
-            f"{pe['sent']:,} sent · {pe['failed']:,} failed</text></g>"
+            f"{number(pe['sent'])} sent · {number(pe['failed'])} failed</text></g>"
         )
     legend = (
         '<div class="legend">'
@@ -383,15 +395,15 @@ def _links_table(links: Sequence[Mapping[str, Any]]) -> str:
     top_value = max((e["clicks"] for e in shown), default=0) or 1
     rows = []
     for e in shown:
-        bar = max(2, round(80 * e["clicks"] / top_value)) if e["clicks"] else 0
+        bar = round(bar_width(e["clicks"], top_value, 80, least=2)) if e["clicks"] else 0
         rows.append(
             f'<tr><td class="name">{escape(e["id"])}</td>'
             f"<td>{escape(e['campaign'] or '–')}</td>"
-            f'<td class="num"><span class="bar" style="width:{bar}px"></span>{e["clicks"]:,}</td>'
-            f'<td class="num">{e["human_clicks"]:,}</td>'
+            f'<td class="num"><span class="bar" style="width:{bar}px"></span>{number(e["clicks"])}</td>'
+            f'<td class="num">{number(e["human_clicks"])}</td>'
             f'<td class="num">{visitors(e)}</td>'
-            f'<td class="num">{e["leads"]:,}</td><td class="num">{e["purchases"]:,}</td>'
-            f'<td class="num">{escape(_money(e["revenue"]))}</td>'
+            f'<td class="num">{number(e["leads"])}</td><td class="num">{number(e["purchases"])}</td>'
+            f'<td class="num">{escape(money(e["revenue"], " · "))}</td>'
             f"<td>{_spark(e['trend']['clicks'])}</td></tr>"
         )
     more = (
@@ -412,11 +424,12 @@ def _campaigns_table(campaigns: Sequence[Mapping[str, Any]]) -> str:
     for e in campaigns:
         rows.append(
             f'<tr><td class="name">{escape(e["id"])}</td>'
-            f'<td class="num">{e["clicks"]:,}</td><td class="num">{e["human_clicks"]:,}</td>'
-            f'<td class="num">{visitors(e)}</td><td class="num">{e["leads"]:,}</td>'
-            f'<td class="num">{e["purchases"]:,}</td>'
+            f'<td class="num">{number(e["clicks"])}</td>'
+            f'<td class="num">{number(e["human_clicks"])}</td>'
+            f'<td class="num">{visitors(e)}</td><td class="num">{number(e["leads"])}</td>'
+            f'<td class="num">{number(e["purchases"])}</td>'
             f'<td class="num">{pct(e["conversion_rate"])}</td>'
-            f'<td class="num">{escape(_money(e["revenue"]))}</td>'
+            f'<td class="num">{escape(money(e["revenue"], " · "))}</td>'
             f"<td>{_spark(e['trend']['clicks'])}</td></tr>"
         )
     return (
@@ -463,25 +476,3 @@ def _ticks(top: float) -> list[float]:
     step = max(step, 1)
     count = math.ceil(top / step)
     return [step * i for i in range(count + 1)]
-
-
-def _short(value: float) -> str:
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:g}M"
-    if value >= 1_000:
-        return f"{value / 1_000:g}k"
-    return f"{value:g}"
-
-
-def _period_label(period: str, unit: str) -> str:
-    if unit == "hour":
-        return f"{period[5:10]} {period[11:13]}h"
-    return datetime.strptime(period, "%Y-%m-%d").strftime("%b %d")
-
-
-def _when(text: str) -> str:
-    return text.replace("T", " ").replace("Z", " UTC")
-
-
-def _money(revenue: Mapping[str, float]) -> str:
-    return " · ".join(f"{c} {v:,.2f}" for c, v in revenue.items()) or "–"

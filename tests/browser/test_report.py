@@ -19,10 +19,10 @@ import pytest
 
 from chalicelib.rollup.audiences import Catalog
 from chalicelib.rollup.lake import LocalLake
+from chalicelib.rollup.report import collect, parse_since
 from chalicelib.rollup.run import Rollup
 from chalicelib.rollup.store import MemoryStore
 from rebound.report import render_html
-from rebound.stats import collect, parse_since
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
 NOW = dt.datetime(2026, 11, 30, 18, 10, tzinfo=dt.UTC)

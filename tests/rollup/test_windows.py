@@ -17,9 +17,9 @@ import pytest
 from chalicelib.rollup import sketch
 from chalicelib.rollup.audiences import Catalog
 from chalicelib.rollup.lake import LocalLake
+from chalicelib.rollup.report import collect, parse_since
 from chalicelib.rollup.run import Rollup
 from chalicelib.rollup.store import MemoryStore
-from rebound.stats import collect, parse_since
 
 NOW = dt.datetime(2026, 11, 30, 18, 10, tzinfo=dt.UTC)
 DAYS = 30
