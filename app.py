@@ -207,11 +207,11 @@ def dispatcher(event):
 @app.on_sqs_message(queue=NAMES.clicks_fallback_queue, batch_size=10, name="republisher")
 def republisher(event):
     """Clicks that Kinesis refused at redirect time, put back on the stream."""
+    from chalicelib.clicks.envelope import batch_failures
     from chalicelib.clicks.stream import republish
 
     bodies = [(r.to_dict()["messageId"], r.body) for r in event]
-    failed = republish(client("kinesis"), NAMES.clicks_stream, bodies)
-    return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+    return batch_failures(republish(client("kinesis"), NAMES.clicks_stream, bodies))
 
 
 # --- Housekeeping ------------------------------------------------------------------------------

@@ -4,12 +4,20 @@ benchmarks (archiver, dispatcher)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.clicks import new_click_id
+from chalicelib.clicks.envelope import (
+    CLICK_SCHEMA_VERSION,
+    KIND_CLICK,
+    NOT_REQUIRED,
+    encode,
+)
+from chalicelib.clicks.envelope import (
+    kinesis_event as lambda_event,
+)
 
 FIRST_SEQ = 49590338271490256608559692538361571095921575989136588800
 BOT_SHARE = 0.2  # link previews, scanners, monitors
@@ -46,7 +54,7 @@ def envelopes(n: int, *, seed: int = 7, host: str = "go.localhost") -> list[dict
         click_id = new_click_id(when)
         agent = BOT_UA if is_bot else user_agent(rng)
         click = {
-            "schema": 1,
+            "schema": CLICK_SCHEMA_VERSION,
             "click_id": click_id,
             "ts": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
             "domain": host,
@@ -71,12 +79,14 @@ def envelopes(n: int, *, seed: int = 7, host: str = "go.localhost") -> list[dict
             "utm_term": None,
             "utm_content": None,
             "click_ids": {"fbclid": f"IwAR{rng.getrandbits(64):016x}"},
-            "consent": "not_required",
+            "consent": NOT_REQUIRED,
             "ip_prefix": "203.0.113.0/24",
             "ua_hash": hashlib.sha256(agent.encode()).hexdigest(),
             "platforms": [] if is_bot else ["meta", "tiktok"],
         }
-        out.append({"kind": "click", "click": click, "ip": "203.0.113.7", "user_agent": agent})
+        out.append(
+            {"kind": KIND_CLICK, KIND_CLICK: click, "ip": "203.0.113.7", "user_agent": agent}
+        )
     return out
 
 
@@ -85,14 +95,12 @@ def kinesis_event(
 ) -> dict[str, Any]:
     """The event Lambda delivers to a Kinesis consumer for these envelopes (built as the local
     worker builds it from GetRecords)."""
-    from rebound.worker import kinesis_event as lambda_event
-
     arrival = datetime.fromtimestamp(1_795_000_000, UTC)
     records = [
         {
             "PartitionKey": envelope["click"]["click_id"],
             "SequenceNumber": str(first_seq + i),
-            "Data": json.dumps(envelope, separators=(",", ":")).encode(),
+            "Data": encode(envelope),
             "ApproximateArrivalTimestamp": arrival + timedelta(milliseconds=i),
         }
         for i, envelope in enumerate(items)

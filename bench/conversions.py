@@ -27,7 +27,7 @@ from bench.aws_calls import CallCounter
 from bench.figures import Figure, Result, median, percentile
 from bench.stack import CHROME, HOST, SLUG, load_app, moto_stack
 from bench.timing import alternate
-from rebound.worker import kinesis_event
+from chalicelib.clicks.envelope import kinesis_event
 
 NAME = "conversions"
 TITLE = "Conversion postback: Lambda handler vs bare Chalice function (in-process, moto)"

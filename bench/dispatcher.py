@@ -231,9 +231,10 @@ def _dispatch(service: Any, batch_size: int, seed: int, batched: bool) -> tuple[
     want = len(PLATFORMS) * sum(1 for e in items if e["click"]["platforms"])
     with nullcontext() if batched else one_event_per_request():
         t0 = time.perf_counter()
-        reply = service.handle(event)
+        report = service.dispatch(event)
+        reply = report.response()
         elapsed = time.perf_counter() - t0
-    sent = sum(service.last_report.sent.values())
+    sent = sum(report.sent.values())
     if reply["batchItemFailures"] or sent != want:
         raise RuntimeError(f"dispatcher sent {sent} of {want}: {reply}")
     return sent / elapsed, sent

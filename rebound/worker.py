@@ -7,7 +7,6 @@ honouring partial batch failures; and it runs the app's scheduled functions and 
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
@@ -16,38 +15,13 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from chalicelib.clicks.envelope import failed_identifiers, kinesis_event
+
 log = logging.getLogger("rebound.worker")
 
 # How often a failed record is retried before the local worker gives up on it (Lambda would
 # retry until the record expires; locally we log and move on so one bug does not wedge the loop).
 MAX_ATTEMPTS = 3
-
-
-def kinesis_event(
-    records: list[dict[str, Any]], shard_id: str, stream_arn: str, region: str
-) -> dict:
-    """The event Lambda delivers for a batch of records read with GetRecords."""
-    out = []
-    for r in records:
-        arrival = r.get("ApproximateArrivalTimestamp")
-        out.append(
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r["PartitionKey"],
-                    "sequenceNumber": r["SequenceNumber"],
-                    "data": base64.b64encode(r["Data"]).decode("ascii"),
-                    "approximateArrivalTimestamp": arrival.timestamp() if arrival else time.time(),
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard_id}:{r['SequenceNumber']}",
-                "eventName": "aws:kinesis:record",
-                "awsRegion": region,
-                "eventSourceARN": stream_arn,
-            }
-        )
-    return {"Records": out}
 
 
 def sqs_event(messages: list[dict[str, Any]], queue: str, region: str) -> dict:
@@ -93,8 +67,7 @@ class ShardReader:
             self.iterator = next_iterator
             return 0
         result = handler(kinesis_event(records, self.shard_id, arn, region), None)
-        failures = (result or {}).get("batchItemFailures") or [] if isinstance(result, dict) else []
-        failed = sorted((f["itemIdentifier"] for f in failures if f.get("itemIdentifier")), key=int)
+        failed = sorted(failed_identifiers(result), key=int)
         if failed:
             first = failed[0]
             self.attempts[first] = self.attempts.get(first, 0) + 1
@@ -169,12 +142,7 @@ class LocalWorker:
         if not messages:
             return 0
         result = self._handler(source)(sqs_event(messages, source.queue, self.region), None)
-        failed = {
-            f.get("itemIdentifier")
-            for f in (
-                (result or {}).get("batchItemFailures") or [] if isinstance(result, dict) else []
-            )
-        }
+        failed = set(failed_identifiers(result))
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             self.sqs.delete_message_batch(

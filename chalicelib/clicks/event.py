@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.clicks.agent import HINT_HEADERS, parse_agent
+from chalicelib.clicks.envelope import CLICK_SCHEMA_VERSION, DENIED, KIND_CLICK
 from chalicelib.clicks.text import kept_click_id, redact_personal
 
 if TYPE_CHECKING:  # types only: consumers of click records never load the redirect
@@ -23,8 +24,6 @@ if TYPE_CHECKING:  # types only: consumers of click records never load the redir
     from chalicelib.redirect.request import RequestFacts
     from chalicelib.redirect.visitor import Visitor
 
-SCHEMA = 1
-DENIED = "denied"
 NOT_STARTED = "not_started"
 LINKEDIN = "linkedin"
 
@@ -49,7 +48,7 @@ def build_click(
     # the envelope's user agent and device hints (the same parser: the same answer).
     agent = visitor.parsed_agent
     return {
-        "schema": SCHEMA,
+        "schema": CLICK_SCHEMA_VERSION,
         "click_id": click_id,
         "ts": iso_millis(now),
         "domain": facts.host,
@@ -90,8 +89,8 @@ def click_envelope(click: Mapping[str, Any], facts: RequestFacts) -> dict[str, A
     """
     denied = click.get("consent") == DENIED
     envelope = {
-        "kind": "click",
-        "click": dict(click),
+        "kind": KIND_CLICK,
+        KIND_CLICK: dict(click),
         "ip": None if denied else facts.source_ip,
         "user_agent": facts.user_agent,
     }

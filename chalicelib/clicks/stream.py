@@ -1,4 +1,5 @@
-"""One Kinesis PutRecord per click; SQS when Kinesis refuses; a re-publisher that drains SQS.
+"""One Kinesis PutRecord per envelope (a click or a conversion); SQS when Kinesis refuses; a
+re-publisher that drains SQS.
 
 No click is lost: a failed PutRecord sends the same event (same click id) to the fallback queue,
 and the re-publisher puts it on the stream later. The click id is the key downstream, so an event
@@ -7,22 +8,12 @@ that reaches the stream twice (a put that timed out after it succeeded) is still
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from chalicelib.clicks.text import well_formed
+from chalicelib.clicks.envelope import decode, encode, partition_key
 
 log = logging.getLogger(__name__)
-
-
-def encode(event: dict[str, Any]) -> bytes:
-    """UTF-8 JSON; a lone surrogate that slipped through becomes U+FFFD instead of raising."""
-    text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return well_formed(text).encode("utf-8")
 
 
 class StreamPublisher:
@@ -83,8 +74,7 @@ def republish(kinesis: Any, stream: str, bodies: list[tuple[str, str]]) -> list[
     ids = []
     for message_id, body in bodies:
         try:
-            event = json.loads(body)
-            key = _partition_key(event)
+            key = partition_key(decode(body))
         except (ValueError, KeyError, TypeError):
             # Its body may hold a click's IP and user agent: the id only, never the content.
             log.error("fallback message %s is not a click event; dropping it", message_id)
@@ -102,9 +92,3 @@ def republish(kinesis: Any, stream: str, bodies: list[tuple[str, str]]) -> list[
         if result.get("ErrorCode"):
             failed.append(message_id)
     return failed
-
-
-def _partition_key(event: dict[str, Any]) -> str:
-    kind = event["kind"]
-    body = event[kind]
-    return str(body.get("click_id") or body.get("conversion_id") or body["event_id"])

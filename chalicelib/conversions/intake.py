@@ -31,13 +31,10 @@ from typing import Any
 from chalicelib.aws.calls import error_code
 from chalicelib.clicks.event import iso_millis
 from chalicelib.clicks.ids import new_click_id
+from chalicelib.clicks.index import get_click
 from chalicelib.clicks.stream import StreamPublisher
 from chalicelib.conversions.postback import FieldError, Invalid, Postback, parse_postback
-from chalicelib.conversions.record import (
-    build_conversion,
-    click_from_index,
-    unattributed_reason,
-)
+from chalicelib.conversions.record import build_conversion, unattributed_reason
 from chalicelib.conversions.signature import HEADER, SignatureError, verify
 from chalicelib.links.cache import ConfigCache, StoreUnavailable
 from chalicelib.links.record import domain_key, get_doc
@@ -177,7 +174,7 @@ class Intake:
     def _accept(self, domain: str, postback: Postback, now: datetime) -> Reply:
         click = None
         if postback.click_id:
-            found = click_from_index(self._click_item(postback.click_id))
+            found = self._click(postback.click_id)
             unattributed = unattributed_reason(found, domain, postback.event_time)
             if unattributed is None:
                 click = found
@@ -247,11 +244,9 @@ class Intake:
         spec = (self._domain(host) or {}).get("spec") or {}
         return spec.get("default_country")
 
-    def _click_item(self, click_id: str) -> dict[str, Any] | None:
+    def _click(self, click_id: str) -> dict[str, Any] | None:
         try:
-            return self.ddb.get_item(
-                TableName=self.click_index_table, Key={"click_id": {"S": click_id}}
-            ).get("Item")
+            return get_click(self.ddb, self.click_index_table, click_id)
         except Exception as exc:
             raise Unavailable(f"click index unavailable: {error_code(exc)}") from None
 

@@ -12,16 +12,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.clicks.envelope import CONVERSION_SCHEMA_VERSION, DENIED, KIND_CONVERSION
 from chalicelib.clicks.event import iso_millis
+from chalicelib.clicks.index import ATTRIBUTION_WINDOW
 from chalicelib.conversions.postback import Postback
 from chalicelib.platforms.hashing import hash_user
 
-SCHEMA = 1
-KIND = "conversion"
-DENIED = "denied"
-# Platforms match a conversion to a click up to 90 days old (Google's longest window, Meta's fbc
-# limit); the click index keeps clicks exactly that long.
-ATTRIBUTION_WINDOW = timedelta(days=90)
 # A click stamped by Rebound's clock may look a little later than a conversion stamped by the
 # merchant's: the same 5 minutes the signature and event_time tolerate. Later than that, the click
 # cannot have led to the conversion.
@@ -42,19 +38,9 @@ CLICK_FIELDS = (
 )
 
 
-def click_from_index(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A click-index item (DynamoDB attribute values) as the plain subset conversions carry."""
-    if not item:
-        return None
-    plain = {name: _plain(value) for name, value in item.items()}
-    if not isinstance(plain.get("ts"), str) or not isinstance(plain.get("click_id"), str):
-        return None
-    return {name: plain[name] for name in CLICK_FIELDS if plain.get(name) is not None}
-
-
 def attributable(click: Mapping[str, Any] | None, domain: str, event_time: datetime) -> bool:
     """A click on this domain, before the conversion (give or take ``CLOCK_SKEW``), at most
-    90 days before it."""
+    ``ATTRIBUTION_WINDOW`` before it."""
     return unattributed_reason(click, domain, event_time) is None
 
 
@@ -72,7 +58,7 @@ def unattributed_reason(
     if clicked > event_time + CLOCK_SKEW:
         return "the click came after the conversion"
     if event_time - clicked > ATTRIBUTION_WINDOW:
-        return "the click is older than the 90-day window"
+        return f"the click is older than the {ATTRIBUTION_WINDOW.days}-day window"
     return None
 
 
@@ -85,11 +71,12 @@ def build_conversion(
     click: Mapping[str, Any] | None,
     default_country: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(record, envelope). ``click`` is the attributed click (``click_from_index``) or None."""
+    """(record, envelope). ``click`` is the attributed click (as the click index holds it:
+    ``clicks.index.get_click``) or None."""
     consented = click is not None and click.get("consent") != DENIED
     platforms = sorted({str(p) for p in (click or {}).get("platforms") or []}) if consented else []
     record = {
-        "schema": SCHEMA,
+        "schema": CONVERSION_SCHEMA_VERSION,
         "conversion_id": conversion_id,
         "click_id": postback.click_id,
         "ts": iso_millis(now),
@@ -106,8 +93,8 @@ def build_conversion(
         "platforms": platforms,
     }
     envelope: dict[str, Any] = {
-        "kind": KIND,
-        KIND: record,
+        "kind": KIND_CONVERSION,
+        KIND_CONVERSION: record,
         "ip": None,
         "user_agent": None,
         "user": {},
@@ -138,24 +125,3 @@ def _instant(value: Any) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo is not None else None
-
-
-def _plain(value: Mapping[str, Any]) -> Any:
-    """A low-level DynamoDB attribute value as plain JSON (numbers as int or float)."""
-    (kind, inner), *_ = value.items()
-    if kind == "S":
-        return inner
-    if kind == "N":
-        number = float(inner)
-        return int(number) if number.is_integer() and "." not in inner else number
-    if kind == "BOOL":
-        return bool(inner)
-    if kind == "NULL":
-        return None
-    if kind == "L":
-        return [_plain(v) for v in inner]
-    if kind == "M":
-        return {k: _plain(v) for k, v in inner.items()}
-    if kind == "SS":
-        return list(inner)
-    return None

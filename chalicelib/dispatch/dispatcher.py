@@ -20,9 +20,6 @@ never an event's fields, nor a platform's or an exception's message (either may 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import threading
 import time
@@ -35,6 +32,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.aws.calls import error_code
+from chalicelib.clicks.envelope import (
+    KIND_CLICK,
+    KIND_CONVERSION,
+    Malformed,
+    batch_failures,
+    read_envelope,
+    sequence_number,
+)
 from chalicelib.dispatch.deadline import SAFETY_SECONDS, Deadline
 from chalicelib.dispatch.events import Wanted, wanted_events
 from chalicelib.dispatch.ledger import (
@@ -65,7 +70,7 @@ MIN_PAUSE, MAX_PAUSE = 1.0, 30.0  # between looks at a claim in flight elsewhere
 MAX_LOOKS = 12  # 1 + 2 + ... + 16 + 30 * 7 s: longer than a dispatcher invocation
 
 # A record that fails with these while being decoded or read is malformed, not unlucky.
-MALFORMED = (binascii.Error, ValueError, TypeError, KeyError, AttributeError)
+MALFORMED = (Malformed, ValueError, TypeError, KeyError, AttributeError)
 
 # Secret store errors worth a retry; any other refusal (not found, denied) dead-letters.
 TRANSIENT_SECRET_ERRORS = frozenset(
@@ -108,8 +113,10 @@ class ConfigView:
 
 @dataclass
 class Report:
-    """What happened to a batch, for logs and tests (platform -> count, the records to replay).
-    Platforms are handled in parallel: count through ``add`` and ``fail``."""
+    """What became of a batch: per platform, the events sent (or recorded in dry run), dead-lettered,
+    found settled already (duplicates), in flight elsewhere and released; and the records to
+    replay. ``Dispatcher.dispatch`` returns it; ``response()`` is what Lambda gets. Platforms are
+    handled in parallel: count through ``add`` and ``fail``."""
 
     sent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     dead: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -129,11 +136,7 @@ class Report:
 
     def response(self) -> dict[str, Any]:
         """Lambda's partial batch response."""
-        return {
-            "batchItemFailures": [
-                {"itemIdentifier": s} for s in sorted(self.failed_sequences, key=int)
-            ]
-        }
+        return batch_failures(sorted(self.failed_sequences, key=int))
 
 
 @dataclass
@@ -188,7 +191,6 @@ class Dispatcher:
         self.sleep = sleep
         # An `endpoint` override receives the platform's credentials: only where the stage says.
         self.allow_endpoints = endpoints_allowed() if allow_endpoints is None else allow_endpoints
-        self.last_report = Report()
 
     def handle(self, kinesis_event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """Lambda's entry: the partial batch response (``context``: the Lambda context)."""
@@ -200,7 +202,7 @@ class Dispatcher:
         deadline = Deadline.of(context)
         by_platform: dict[str, dict[str, Pending]] = defaultdict(dict)
         for record in kinesis_event.get("Records", []):
-            seq = record["kinesis"]["sequenceNumber"]
+            seq = sequence_number(record)
             for w in self._wanted(record, seq, report):
                 key = ledger_key(w.platform, w.domain, w.event.kind, w.event.event_id)
                 pending = by_platform[w.platform].setdefault(key, Pending(key, w.event, []))
@@ -210,17 +212,15 @@ class Dispatcher:
                 for name, items in by_platform.items():
                     run = _Run(name, report, deadline, self.now())
                     pool.submit(self._platform_safely, run, list(items.values()))
-        self.last_report = report
         return report
 
     def _wanted(self, record: Mapping[str, Any], seq: str, report: Report) -> list[Wanted]:
         """The events a record calls for; none when it is malformed (skipped) or when its
         domain's config cannot be read (a batch item failure: the replay reads it again)."""
         try:
-            envelope = json.loads(base64.b64decode(record["kinesis"]["data"]))
-            if not isinstance(envelope, dict):
-                raise TypeError("not an envelope")
-            body = envelope.get("click" if envelope.get("kind") == "click" else "conversion") or {}
+            envelope = read_envelope(record)
+            kind = KIND_CLICK if envelope.get("kind") == KIND_CLICK else KIND_CONVERSION
+            body = envelope.get(kind) or {}
             domain = str(body.get("domain") or "").lower()
         except MALFORMED as exc:
             log.warning("skipping record %s: %s", seq, type(exc).__name__)

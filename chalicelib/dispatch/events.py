@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.clicks.envelope import DENIED, KIND_CLICK, KIND_CONVERSION
 from chalicelib.platforms.event import PAGE_VIEW, PlatformEvent
 
-DENIED = "denied"
 PIXEL_SERVED = 200  # the click's status when the interstitial was served
 NO_BROWSER_DEDUP = frozenset({"google"})  # GA4 would count the page view twice
 
@@ -40,9 +40,9 @@ def wanted_events(
 ) -> list[Wanted]:
     """The platform events an envelope calls for. `sites`: domain name -> the domain's site."""
     kind = envelope.get("kind")
-    if kind == "click":
+    if kind == KIND_CLICK:
         return _for_click(envelope, sites)
-    if kind == "conversion":
+    if kind == KIND_CONVERSION:
         return _for_conversion(envelope, sites)
     return []
 

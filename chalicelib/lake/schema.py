@@ -6,7 +6,7 @@ each field; tests keep the three in step (`tests/lake/test_athena_sql.py`).
 
 Compatibility rule for click record v1: adding a field is backward compatible (old readers ignore
 it, old rows read it as NULL) and keeps ``schema`` at 1; renaming, removing or retyping a field is
-not, and needs ``schema`` 2 with new tables.
+not, and needs ``schema`` 2 (``clicks/envelope.py``: ``CLICK_SCHEMA_VERSION``) with new tables.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-CLICK_SCHEMA_VERSION = 1
+from chalicelib.clicks.envelope import KIND_CLICK, KIND_CONVERSION
 
 
 class Column(NamedTuple):
@@ -106,9 +106,7 @@ REQUIRED_CONVERSION_FIELDS = frozenset({"ts"})
 # user agent travel only in the stream envelope (the click index keeps the user agent, never the IP).
 NEVER_IN_LAKE = frozenset({"ip", "user_agent", "client_ip_address", "client_user_agent"})
 
-# Stream envelope kinds and the lake prefix (and table) each lands in.
-KIND_CLICK = "click"
-KIND_CONVERSION = "conversion"
+# The lake prefix (and table) each kind of stream envelope lands in.
 PREFIXES = {KIND_CLICK: "clicks", KIND_CONVERSION: "conversions"}
 ERRORS_PREFIX = "errors"
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from chalicelib.clicks.envelope import DENIED, GRANTED, NOT_REQUIRED
 from chalicelib.redirect.cookies import expire_cookie, set_cookie
 from chalicelib.redirect.request import RequestFacts
 
-GRANTED, DENIED, NOT_REQUIRED = "granted", "denied", "not_required"
 CONSENT_PARAM = CONSENT_COOKIE = "rb_consent"
 # How long a choice is remembered (CNIL suggests 6 months).
 CONSENT_MAX_AGE = 180 * 24 * 3600

@@ -18,11 +18,11 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
+from chalicelib.clicks.envelope import kinesis_event
 from chalicelib.clicks.ids import new_click_id
 from chalicelib.conversions.intake import MAX_BODY_BYTES, marker_key
 from chalicelib.conversions.signature import sign
 from chalicelib.lake.archive import archive_batch
-from rebound.worker import kinesis_event
 from tests.browser.server import serve
 from tests.conversions.conftest import (
     CHROME,

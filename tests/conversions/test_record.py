@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from chalicelib.clicks.index import from_item
 from chalicelib.conversions.postback import Postback
 from chalicelib.conversions.record import (
     CLOCK_SKEW,
     attributable,
     build_conversion,
-    click_from_index,
     unattributed_reason,
 )
 from chalicelib.lake.schema import CONVERSION_COLUMNS
@@ -63,7 +63,7 @@ def build(click=None, default_country=None, **changes):
 
 
 def test_the_record_has_the_lake_columns_and_no_personal_data():
-    record, _ = build(click_from_index(INDEX_ITEM))
+    record, _ = build(from_item(INDEX_ITEM))
     assert set(record) == {c.name for c in CONVERSION_COLUMNS}
     assert record == {
         "schema": 1,
@@ -85,7 +85,7 @@ def test_the_record_has_the_lake_columns_and_no_personal_data():
 
 
 def test_the_envelope_carries_the_original_click_and_only_hashes():
-    _, envelope = build(click_from_index(INDEX_ITEM))
+    _, envelope = build(from_item(INDEX_ITEM))
     assert envelope["kind"] == "conversion"
     click = envelope["click"]
     assert click["click_ids"] == {"fbclid": "IwAR-AbC", "ScCid": "u-1"}
@@ -102,22 +102,22 @@ def test_the_envelope_carries_the_original_click_and_only_hashes():
 
 def test_the_phone_is_read_with_the_domain_default_country():
     phone = {"phone": "(650) 253-0000"}
-    _, with_us = build(click_from_index(INDEX_ITEM), default_country="US", user=phone)
-    _, without = build(click_from_index(INDEX_ITEM), user=phone)
+    _, with_us = build(from_item(INDEX_ITEM), default_country="US", user=phone)
+    _, without = build(from_item(INDEX_ITEM), user=phone)
     assert "ph_e164" in with_us["user"] and "ph_e164" not in without["user"]
 
 
 def test_the_phone_is_read_with_the_clicks_country_before_the_domain_default():
     phone = {"phone": "020 7946 0018"}  # a London number, national format
-    gb_click = click_from_index(dict(INDEX_ITEM, country={"S": "GB"}))
+    gb_click = from_item(dict(INDEX_ITEM, country={"S": "GB"}))
     _, from_gb = build(gb_click, default_country="US", user=phone)
-    _, from_us = build(click_from_index(INDEX_ITEM), default_country="US", user=phone)
+    _, from_us = build(from_item(INDEX_ITEM), default_country="US", user=phone)
     assert "ph_e164" in from_gb["user"] and "ph_e164" not in from_us["user"]
 
 
 def test_a_click_with_consent_denied_sends_nowhere_and_carries_nothing_personal():
     item = dict(INDEX_ITEM, consent={"S": "denied"})
-    record, envelope = build(click_from_index(item))
+    record, envelope = build(from_item(item))
     assert record["attributed"] is True and record["platforms"] == []
     assert envelope["click"]["platforms"] == []
     assert envelope["user"] == {} and envelope["ip"] is None and envelope["user_agent"] is None
@@ -132,7 +132,7 @@ def test_an_unattributed_conversion_has_no_click_and_nothing_personal():
 
 
 def test_attribution_needs_the_same_domain_and_a_click_at_most_90_days_old():
-    click = click_from_index(INDEX_ITEM)
+    click = from_item(INDEX_ITEM)
     clicked = datetime(2026, 11, 20, 8, tzinfo=UTC)
     assert attributable(click, "go.example", clicked + timedelta(days=90))
     assert not attributable(click, "go.example", clicked + timedelta(days=90, seconds=1))
@@ -140,13 +140,8 @@ def test_attribution_needs_the_same_domain_and_a_click_at_most_90_days_old():
     assert not attributable(None, "go.example", clicked)
 
 
-def test_an_index_item_without_ts_or_id_is_no_click():
-    assert click_from_index({"click_id": {"S": CLICK_ID}}) is None
-    assert click_from_index(None) is None
-
-
 def test_a_click_after_the_conversion_is_not_its_cause():
-    click = click_from_index(INDEX_ITEM)
+    click = from_item(INDEX_ITEM)
     clicked = datetime(2026, 11, 20, 8, tzinfo=UTC)
     assert not attributable(click, "go.example", clicked - timedelta(hours=1))
     assert unattributed_reason(click, "go.example", clicked - timedelta(hours=1)) == (
@@ -155,7 +150,7 @@ def test_a_click_after_the_conversion_is_not_its_cause():
 
 
 def test_clocks_may_differ_by_the_documented_skew_and_no_more():
-    click = click_from_index(INDEX_ITEM)
+    click = from_item(INDEX_ITEM)
     clicked = datetime(2026, 11, 20, 8, tzinfo=UTC)
     assert timedelta(minutes=5) == CLOCK_SKEW
     assert attributable(click, "go.example", clicked)
@@ -164,7 +159,7 @@ def test_clocks_may_differ_by_the_documented_skew_and_no_more():
 
 
 def test_each_unattributed_conversion_says_why():
-    click = click_from_index(INDEX_ITEM)
+    click = from_item(INDEX_ITEM)
     clicked = datetime(2026, 11, 20, 8, tzinfo=UTC)
     assert unattributed_reason(None, "go.example", clicked) == "no such click"
     assert unattributed_reason(click, "other.example", clicked) == "the click is on another domain"

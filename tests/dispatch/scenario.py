@@ -13,6 +13,7 @@ from typing import Any
 from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
 from chalicelib.clicks import new_click_id
+from chalicelib.clicks.envelope import kinesis_event
 from chalicelib.dispatch.dispatcher import ConfigView, Dispatcher
 from chalicelib.dispatch.ledger import Ledger, ledger_key
 from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder, OutcomeLog
@@ -20,7 +21,6 @@ from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
 from chalicelib.platforms.http import send_with_retries
 from chalicelib.secrets import Secrets
-from rebound.worker import kinesis_event
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 IP = "203.0.113.7"

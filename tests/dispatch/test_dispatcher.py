@@ -112,10 +112,9 @@ def test_a_replayed_batch_sends_nothing_twice(aws, fakes):
     events = batch(click(), click(), conversion(click()))
     dispatcher().handle(events)
     counts = (len(fakes[0].received), len(fakes[1].received))
-    d = dispatcher()
-    d.handle(events)
+    report = dispatcher().dispatch(events)
     assert (len(fakes[0].received), len(fakes[1].received)) == counts
-    assert d.last_report.duplicates == {"meta": 3, "tiktok": 3}
+    assert report.duplicates == {"meta": 3, "tiktok": 3}
 
 
 def test_retryable_errors_are_retried_then_succeed(aws, fakes):
@@ -238,10 +237,9 @@ def test_dry_run_records_the_exact_request_without_secrets_or_ips(aws, fakes):
 
 def test_dry_run_by_default_unless_a_platform_sets_an_endpoint(aws, fakes):
     configure(fakes, meta_extra={"endpoint": None})
-    d = dispatcher(dry_run_default=True)
-    d.handle(batch(click()))
+    report = dispatcher(dry_run_default=True).dispatch(batch(click()))
     assert len(fakes[1].received) == 1  # tiktok has an endpoint: sent for real
-    assert d.last_report.sent == {"meta": 1, "tiktok": 1}
+    assert report.sent == {"meta": 1, "tiktok": 1}
     assert fakes[0].received == []
 
 

@@ -22,7 +22,7 @@ from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
 from chalicelib.dispatch import dispatcher as dispatcher_module
 from chalicelib.dispatch.ledger import DEAD, SENT
-from chalicelib.platforms import meta as meta_adapter
+from chalicelib.platforms.meta import PLATFORM as meta_platform
 from tests.dispatch.scenario import (
     IP,
     NOW,
@@ -85,16 +85,17 @@ def test_an_unsettled_claim_is_retried_later_not_dropped_as_a_duplicate(aws, fak
     # A run that claimed the event and died before sending it; its claim has a minute to run.
     ledger().claim(key_of("meta", env), NOW, until=NOW + timedelta(minutes=1))
 
-    d = dispatcher(now=lambda: NOW)
-    assert failures(d.handle(batch(env, first_seq=5))) == ["5"]
+    report = dispatcher(now=lambda: NOW).dispatch(batch(env, first_seq=5))
+    assert failures(report.response()) == ["5"]
     assert sent_event_ids(meta) == [] and len(sent_event_ids(tiktok)) == 1
-    assert dict(d.last_report.duplicates) == {}
+    assert dict(report.duplicates) == {}
 
     later = dispatcher(now=lambda: NOW + timedelta(minutes=2))  # the dead run's claim is over
-    assert failures(later.handle(batch(env, first_seq=5))) == []
+    report = later.dispatch(batch(env, first_seq=5))
+    assert failures(report.response()) == []
     assert sent_event_ids(meta) == [env["click"]["click_id"]]
     assert len(sent_event_ids(tiktok)) == 1  # tiktok's settled claim is a duplicate
-    assert dict(later.last_report.duplicates) == {"tiktok": 1}
+    assert dict(report.duplicates) == {"tiktok": 1}
     assert status("meta", env) == SENT
 
 
@@ -148,10 +149,10 @@ def test_a_claim_settled_by_a_concurrent_run_while_waiting_is_a_duplicate(aws, f
     clock = FakeTime(on_sleep=lambda: ledger().settle_many([key], SENT, "HTTP 200", NOW))
     d = dispatcher(now=clock.now, sleep=clock.sleep)
 
-    result = d.handle(batch(env), context=clock.context(240))
+    report = d.dispatch(batch(env), context=clock.context(240))
 
-    assert failures(result) == [] and sent_event_ids(fakes[0]) == []
-    assert dict(d.last_report.duplicates) == {"meta": 1}
+    assert failures(report.response()) == [] and sent_event_ids(fakes[0]) == []
+    assert dict(report.duplicates) == {"meta": 1}
     assert len(clock.sleeps) == 1
 
 
@@ -162,11 +163,11 @@ def test_a_claim_outlasting_the_deadline_goes_back_for_the_retry(aws, fakes):
     clock = FakeTime()
     d = dispatcher(now=clock.now, sleep=clock.sleep)
 
-    result = d.handle(batch(env, first_seq=4), context=clock.context(100))
+    report = d.dispatch(batch(env, first_seq=4), context=clock.context(100))
 
-    assert failures(result) == ["4"] and sent_event_ids(fakes[0]) == []
+    assert failures(report.response()) == ["4"] and sent_event_ids(fakes[0]) == []
     assert sum(clock.sleeps) < 100 - dispatcher_module.SAFETY_SECONDS
-    assert dict(d.last_report.in_flight) == {"meta": 1}
+    assert dict(report.in_flight) == {"meta": 1}
 
 
 def test_the_same_event_twice_in_one_batch_is_sent_once(aws, fakes):
@@ -221,7 +222,7 @@ def test_an_adapter_exception_dead_letters_its_events_and_logs_no_user_data(
     def broken(events, *args, **kwargs):
         raise ValueError(f"cannot shape {events[0].ip} {events[0].user_agent}")
 
-    monkeypatch.setattr(meta_adapter, "build_requests", broken)
+    monkeypatch.setattr(meta_platform, "build_requests", broken)
     env = click()
     with caplog.at_level(logging.DEBUG, logger="chalicelib.dispatch"):
         assert failures(dispatcher().handle(batch(env))) == []

@@ -20,11 +20,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from chalicelib.aws.clients import client
 from chalicelib.clicks import new_click_id
+from chalicelib.clicks.envelope import kinesis_event
 from chalicelib.conversions.signature import sign
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
 from rebound.local import PROJECT
-from rebound.worker import kinesis_event, sqs_event
+from rebound.worker import sqs_event
 from tests.faults.engine import Attempt, Cell, Logs, Path
 from tests.faults.world import DOMAIN, SECRET, FakeContext, StreamCursor, World
 from tests.lake import factories

@@ -26,13 +26,13 @@ from chalice.test import Client
 from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
 from chalicelib.clicks import new_click_id
-from chalicelib.clicks.stream import encode
+from chalicelib.clicks.envelope import encode, kinesis_event
 from chalicelib.conversions.signature import sign
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
 from chalicelib.rollup import run as rollup_run
 from rebound.local import PROJECT, load_app
-from rebound.worker import kinesis_event, scheduled_event, sqs_event
+from rebound.worker import scheduled_event, sqs_event
 from tests.infra.templates import (
     ACCOUNT,
     REGION,

@@ -7,14 +7,16 @@ import json
 import random
 import threading
 
-import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.lake.archive import INDEX_ATTEMPTS, INDEX_TTL_SECONDS, archive_batch, plan_batch
+from chalicelib.clicks.index import TTL_SECONDS
+from chalicelib.lake.archive import INDEX_ATTEMPTS, archive_batch
 from chalicelib.lake.schema import CLICK_COLUMNS
 from tests.lake.conftest import BUCKET, NOW, TABLE
 from tests.lake.factories import (
     BASE_SEQ,
+    H12,
+    H13,
     IP,
     UA,
     click,
@@ -22,10 +24,8 @@ from tests.lake.factories import (
     conversion,
     conversion_envelope,
     kinesis_event,
+    mixed_batch,
 )
-
-H12 = dt.datetime(2026, 11, 23, 12, 5, 1, 250000, tzinfo=dt.UTC)
-H13 = dt.datetime(2026, 11, 23, 13, 40, 0, tzinfo=dt.UTC)
 
 
 def run(event, s3, dynamodb, **kw):
@@ -52,21 +52,6 @@ def objects(s3) -> dict[str, bytes]:
 
 def lines(body: bytes) -> list[dict]:
     return [json.loads(line) for line in gzip.decompress(body).decode().splitlines()]
-
-
-def mixed_batch():
-    rng = random.Random(3)
-    clicks = [
-        click(H12, rng=rng, visitor_id="v-1"),
-        click(H12 + dt.timedelta(seconds=1), rng=rng, visitor_id="v-2", slug="pricing"),
-        click(H12 + dt.timedelta(seconds=2), rng=rng, is_bot=True, visitor_id="bot"),
-        click(H12 + dt.timedelta(seconds=3), rng=rng, visitor_id="v-1"),
-        click(H13, rng=rng, visitor_id="v-3", country="FR"),
-        click(H13 + dt.timedelta(seconds=5), rng=rng, visitor_id="v-3", country="FR"),
-    ]
-    conv = conversion(H13 + dt.timedelta(minutes=5), click_id=clicks[0]["click_id"], event="lead")
-    envelopes = [click_envelope(c) for c in clicks] + [conversion_envelope(conv)]
-    return clicks, conv, kinesis_event(envelopes)
 
 
 def key(prefix: str, hour: str, seq_offset: int) -> str:
@@ -256,7 +241,7 @@ def test_click_index_holds_human_clicks_only_with_a_90_day_ttl_and_no_ip(s3, dyn
     for c in humans:
         item = items[c["click_id"]]
         clicked = dt.datetime.fromisoformat(c["ts"]).timestamp()
-        assert int(item["expires_at"]["N"]) == int(clicked) + INDEX_TTL_SECONDS
+        assert int(item["expires_at"]["N"]) == int(clicked) + TTL_SECONDS
         assert abs(int(item["expires_at"]["N"]) - (NOW.timestamp() + 90 * 86400)) < 3 * 3600
         assert item["ts"] == {"S": c["ts"]}
         assert item["user_agent"] == {"S": UA}
@@ -333,22 +318,6 @@ def test_index_items_still_unprocessed_after_bounded_retries_are_reported(s3):
 def test_an_empty_event_writes_nothing(s3, dynamodb):
     assert run({"Records": []}, s3, dynamodb) == {"batchItemFailures": []}
     assert objects(s3) == {}
-
-
-def test_plan_needs_no_aws():
-    _, _, event = mixed_batch()
-    plan = plan_batch(event, now=NOW.timestamp())
-    assert [o.records for o in plan.objects] == [4, 2, 1]
-    assert len(plan.index) == 5
-    assert plan.errors == []
-
-
-@pytest.mark.parametrize("ts", ["2026-02-30T10:00:00.000Z", "2026-11-23T24:00:00.000Z"])
-def test_impossible_times_are_errors(ts):
-    plan = plan_batch(kinesis_event([click_envelope(click(H12, ts=ts))]), now=NOW.timestamp())
-    assert [json.loads(o.body)["reason"] for o in plan.errors] == [
-        f'ts is not a valid time: "{ts}"'
-    ]
 
 
 def test_device_os_and_browser_left_empty_by_the_redirect_are_filled_in_from_the_envelope(

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
-from chalicelib.clicks.stream import encode
+from chalicelib.clicks.envelope import encode
 from chalicelib.rollup.hours import hour_key
 from chalicelib.rollup.metrics import hour_period
 from chalicelib.rollup.store import StatsStore
