@@ -85,8 +85,8 @@ def meta_events(n: int, seed: int = 0) -> list[Any]:
 
 def send_all(events: list[Any], url: str, batched: bool) -> int:
     """Build and send Meta requests for ``events``; returns the number of requests."""
-    from chalicelib.platforms import meta
     from chalicelib.platforms.http import send_with_retries
+    from chalicelib.platforms.meta import PLATFORM as meta
 
     settings = {"pixel_id": "1234567890", "endpoint": url}
     secrets = {"access_token": TOKEN}
@@ -135,18 +135,18 @@ class MemoryLedger:
 
 @contextmanager
 def one_event_per_request() -> Iterator[None]:
-    """The platforms' adapters with ``MAX_BATCH = 1``: the dispatcher without batching."""
-    from chalicelib.platforms.registry import adapter
+    """The platforms with ``MAX_BATCH = 1``: the dispatcher without batching."""
+    from chalicelib.platforms.registry import platform
 
-    modules = [adapter(name) for name in PLATFORMS]
-    saved = [m.MAX_BATCH for m in modules]
-    for m in modules:
-        m.MAX_BATCH = 1
+    platforms = [platform(name) for name in PLATFORMS]
+    saved = [p.MAX_BATCH for p in platforms]
+    for p in platforms:
+        p.MAX_BATCH = 1
     try:
         yield
     finally:
-        for m, size in zip(modules, saved, strict=True):
-            m.MAX_BATCH = size
+        for p, size in zip(platforms, saved, strict=True):
+            p.MAX_BATCH = size
 
 
 def run(*, events: int, rounds: int, batches: int, batch_size: int) -> Result:
@@ -241,7 +241,7 @@ def _dispatch(service: Any, batch_size: int, seed: int, batched: bool) -> tuple[
 
 
 def _batch_size() -> int:
-    from chalicelib.platforms import meta
+    from chalicelib.platforms.meta import PLATFORM as meta
 
     return meta.MAX_BATCH
 

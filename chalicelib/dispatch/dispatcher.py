@@ -11,7 +11,7 @@ flight elsewhere past the deadline (a claim nobody settled: the dispatcher looks
 has time, since such a claim ends with the invocation that made it), or when an event could not
 be claimed, settled or dead-lettered, or not be sent before the deadline (then its claim is
 released, so the replay takes it at once). Only a record that cannot be decoded or has the wrong shape is skipped (the
-archiver files it under errors/). An adapter that raises dead-letters its events with the
+archiver files it under errors/). Request building that raises dead-letters its events with the
 error's type: replaying would raise again.
 
 Logs carry platform names, counts, record sequence numbers, error types and HTTP statuses:
@@ -55,10 +55,11 @@ from chalicelib.dispatch.ledger import (
 from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder, OutcomeLog, outcome_row
 from chalicelib.links.cache import ConfigCache
 from chalicelib.links.record import domain_key, get_doc, platform_key
+from chalicelib.platforms import registry
 from chalicelib.platforms.endpoints import endpoints_allowed
 from chalicelib.platforms.event import PlatformEvent
 from chalicelib.platforms.http import PERMANENT, HttpRequest, Outcome, send_with_retries
-from chalicelib.platforms.registry import adapter
+from chalicelib.platforms.platform import Platform
 from chalicelib.secrets import SecretError, Secrets
 
 __all__ = ["SAFETY_SECONDS", "SEND_CONCURRENCY", "ConfigView", "Dispatcher", "Report"]
@@ -284,7 +285,7 @@ class Dispatcher:
         dry_run = bool(settings.get("dry_run")) or (
             self.dry_run_default and not settings.get("endpoint")
         )
-        platform = adapter(run.name)
+        platform = registry.platform(run.name)
         if settings.get("endpoint") and not dry_run and not self.allow_endpoints:
             self._dead(run, claimed, PERMANENT, "endpoint override not permitted on this stage")
             return
@@ -341,12 +342,12 @@ class Dispatcher:
         self,
         run: _Run,
         claimed: list[Pending],
-        platform: Any,
+        platform: Platform,
         settings: dict[str, Any],
         secrets: dict[str, str],
         dry_run: bool,
     ) -> None:
-        """Build and send the requests for events whose ids are distinct (adapters name the
+        """Build and send the requests for events whose ids are distinct (platforms name the
         events of a request and of a refusal by id)."""
         by_id = {p.event.event_id: p for p in claimed}
         try:
@@ -376,7 +377,12 @@ class Dispatcher:
                 future.result()  # an unexpected error: _platform_safely releases what is left
 
     def _request(
-        self, run: _Run, platform: Any, dry_run: bool, request: HttpRequest, batch: list[Pending]
+        self,
+        run: _Run,
+        platform: Platform,
+        dry_run: bool,
+        request: HttpRequest,
+        batch: list[Pending],
     ) -> None:
         if not batch:
             return

@@ -1,7 +1,7 @@
-"""The platform-neutral event the dispatcher hands to every adapter, and what adapters refuse.
+"""The platform-neutral event the dispatcher hands to every platform, and what platforms refuse.
 
 One ``PlatformEvent`` is either a click (``kind="page_view"``) or a conversion (``lead``,
-``purchase`` or a merchant's custom name). Adapters translate it; they never see clear PII:
+``purchase`` or a merchant's custom name). Platforms translate it; they never see clear PII:
 ``user`` is the output of ``hashing.hash_user``.
 """
 
@@ -13,13 +13,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from chalicelib.click_ids import PLATFORM_CLICK_IDS
-
 PAGE_VIEW, LEAD, PURCHASE = "page_view", "lead", "purchase"
-
-# Click ids the redirect forwards and records, spelled exactly as in the query string.
-# ``click_ids`` may also carry browser ids when they are known (``fbp``, ``ttp``): passed as is.
-CLICK_ID_NAMES = PLATFORM_CLICK_IDS
 
 DEFAULT_CONSENT = MappingProxyType(
     {"ad_user_data": True, "ad_personalization": True, "limited_data_use": False}
@@ -41,7 +35,8 @@ class PlatformEvent:
 
     ``event_id`` is the dedup key shared with the browser pixels: the click id for clicks, the
     merchant's order/lead id for conversions. ``click_time`` is when the original click happened
-    (Meta's ``fbc`` is built from it). ``click_ids`` are byte-for-byte as the visitor brought them.
+    (Meta's ``fbc`` is built from it). ``click_ids`` are byte-for-byte as the visitor brought them
+    (``chalicelib.click_ids``), and browser ids when they are known (``fbp``, ``ttp``).
     """
 
     kind: str
@@ -122,7 +117,7 @@ class PlatformEvent:
 
 @dataclass(frozen=True)
 class Rejected:
-    """An event an adapter will not send, and why (never contains a secret).
+    """An event a platform will not send, and why (never contains a secret).
 
     ``not_applicable`` marks events that are simply not for this platform (LinkedIn gets clicks
     only with ``li_fat_id``; Google needs GA4 for clicks, Ads for conversions): nothing is

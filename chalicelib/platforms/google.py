@@ -13,28 +13,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from chalicelib.platforms import adapter
+from chalicelib.platforms.answers import classify_status, clip, error_text, parse_json
 from chalicelib.platforms.event import LEAD, PAGE_VIEW, PURCHASE, PlatformEvent, Rejected
 from chalicelib.platforms.http import OK, PERMANENT, RETRY, HttpRequest, Outcome
+from chalicelib.platforms.payload import compact, epoch_us, rfc3339, sent_time
+from chalicelib.platforms.platform import (
+    Item,
+    Platform,
+    Secrets,
+    Settings,
+    Target,
+    age_problem,
+    base_url,
+    reject_all,
+)
 
-NAME = "google"
-MAX_BATCH = 2000  # Data Manager
-MAX_AGE = timedelta(days=90)  # Data Manager: the longest conversion window
 CLICK_MAX_AGE = timedelta(days=90)
-GA4_MAX_BATCH = 25
-GA4_MAX_AGE = timedelta(hours=72)
 ADS_URL = "https://datamanager.googleapis.com"
 GA4_URL = "https://www.google-analytics.com"
-SECRET_FIELDS = ("ga4_api_secret", "oauth_token")
 
 GA4_EVENT_NAMES = {PAGE_VIEW: "page_view", LEAD: "generate_lead", PURCHASE: "purchase"}
 # Only one ad identifier is used, in this order of preference.
 AD_ID_NAMES = ("gclid", "gbraid", "wbraid")
+# Any of these set: Google Ads is meant to get the conversions.
+ADS_SETTINGS = ("ads_account_id", "ads_conversion_action")
 
 # google.rpc status names worth retrying.
 RETRY_STATUSES = frozenset(
@@ -53,66 +60,55 @@ def _ads_consent(flag: bool) -> str:
 # ------------------------------------------------------------------------------------- GA4
 
 
-def ga4_problem(event: PlatformEvent, now: datetime) -> str | None:
-    late = adapter.age_problem(event.event_time, now, GA4_MAX_AGE)
-    if late:
-        return late
-    if not event.visitor_id:
-        return "GA4 needs a client_id (the visitor id)"
-    return None
+class GA4(Platform):
+    """Clicks to the Measurement Protocol: one request per (client_id, consent), 25 at most."""
 
+    NAME = "google"
+    MAX_BATCH = 25
+    MAX_AGE = timedelta(hours=72)
+    SECRET_FIELDS = ("ga4_api_secret",)
 
-def to_ga4_event(event: PlatformEvent, now: datetime) -> dict[str, Any]:
-    params = adapter.compact({"page_location": event.source_url})
-    return {
-        "name": GA4_EVENT_NAMES.get(event.kind, event.kind),
-        "timestamp_micros": adapter.epoch_us(adapter.sent_time(event, now)),
-        "params": params,
-    }
+    def lacks(self, event: PlatformEvent) -> str | None:
+        if not event.visitor_id:
+            return "GA4 needs a client_id (the visitor id)"
+        return None
 
+    def groups(self, events: Sequence[PlatformEvent]) -> list[list[PlatformEvent]]:
+        """All events of a request share ``client_id`` and consent."""
+        groups: dict[tuple[str, bool, bool], list[PlatformEvent]] = {}
+        for event in events:
+            key = (str(event.visitor_id), event.ad_user_data, event.ad_personalization)
+            groups.setdefault(key, []).append(event)
+        return list(groups.values())
 
-def ga4_requests(
-    events: Sequence[PlatformEvent],
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, str],
-    now: datetime,
-) -> list[HttpRequest]:
-    """One request per (client_id, consent), at most 25 events each."""
-    groups: dict[tuple[str, bool, bool], list[PlatformEvent]] = {}
-    for event in events:
-        key = (str(event.visitor_id), event.ad_user_data, event.ad_personalization)
-        groups.setdefault(key, []).append(event)
-    path = "/debug/mp/collect" if settings.get("validate_only") else "/mp/collect"
-    query = urlencode(
-        {
-            "measurement_id": settings["ga4_measurement_id"],
-            "api_secret": secrets["ga4_api_secret"],
-        }
-    )
-    url = f"{adapter.base_url(settings, GA4_URL)}{path}?{query}"
-    requests = []
-    for (client_id, user_data, personalization), group in groups.items():
-        for batch in adapter.batches(group, GA4_MAX_BATCH):
-            items = [to_ga4_event(e, now) for e in batch]
-            body = {
-                "client_id": client_id,
-                "timestamp_micros": items[0]["timestamp_micros"],
-                "consent": {
-                    "ad_user_data": _ga4_consent(user_data),
-                    "ad_personalization": _ga4_consent(personalization),
-                },
-                "events": items,
+    def target(self, settings: Settings, secrets: Secrets) -> Target:
+        path = "/debug/mp/collect" if settings.get("validate_only") else "/mp/collect"
+        query = urlencode(
+            {
+                "measurement_id": settings["ga4_measurement_id"],
+                "api_secret": secrets["ga4_api_secret"],
             }
-            requests.append(
-                HttpRequest(
-                    "POST",
-                    url,
-                    dict(adapter.JSON_HEADERS),
-                    body,
-                    tuple(e.event_id for e in batch),
-                )
-            )
-    return requests
+        )
+        return Target(f"{base_url(settings, GA4_URL)}{path}?{query}")
+
+    def payload(self, event: PlatformEvent, settings: Settings, now: datetime) -> Item:
+        return {
+            "name": GA4_EVENT_NAMES.get(event.kind, event.kind),
+            "timestamp_micros": epoch_us(sent_time(event, now)),
+            "params": compact({"page_location": event.source_url}),
+        }
+
+    def body(self, items: list[Item], batch: Sequence[PlatformEvent], settings: Settings) -> Item:
+        first = batch[0]
+        return {
+            "client_id": str(first.visitor_id),
+            "timestamp_micros": items[0]["timestamp_micros"],
+            "consent": {
+                "ad_user_data": _ga4_consent(first.ad_user_data),
+                "ad_personalization": _ga4_consent(first.ad_personalization),
+            },
+            "events": items,
+        }
 
 
 # ------------------------------------------------------------------------------ Data Manager
@@ -134,157 +130,143 @@ def user_identifiers(event: PlatformEvent) -> list[dict[str, str]]:
     return ids
 
 
-def ads_problem(event: PlatformEvent, now: datetime) -> str | None:
-    late = adapter.age_problem(event.event_time, now, MAX_AGE)
-    if late:
-        return late
-    ad_id = ad_identifier(event)
-    if ad_id and event.click_time is not None:
-        too_old = adapter.age_problem(event.click_time, now, CLICK_MAX_AGE, what="click")
-        if too_old:
-            return f"{too_old} (outside the conversion window)"
-    if not ad_id and not user_identifiers(event):
-        return "needs gclid, gbraid, wbraid, or a hashed e-mail or phone"
-    return None
+class Ads(Platform):
+    """Conversions to Google Ads through the Data Manager API."""
 
+    NAME = "google"
+    MAX_BATCH = 2000
+    MAX_AGE = timedelta(days=90)  # the longest conversion window
+    SECRET_FIELDS = ("oauth_token",)
+    REQUIRED_SETTINGS = ADS_SETTINGS
 
-def to_ads_event(event: PlatformEvent, now: datetime) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "eventTimestamp": adapter.rfc3339(adapter.sent_time(event, now)),
-        "transactionId": event.event_id,
-        "eventSource": "WEB",
-    }
-    ad_id = ad_identifier(event)
-    identifiers: dict[str, Any] = {}
-    if ad_id:
-        identifiers[ad_id[0]] = ad_id[1]
-    if event.user_agent:
-        # The user agent is the original click's (the click index keeps it).
-        identifiers["landingPageDeviceInfo"] = {"userAgent": event.user_agent}
-    if identifiers:
-        item["adIdentifiers"] = identifiers
-    if event.ip:
-        # The IP comes with the conversion (the merchant's), not with the click.
-        item["eventDeviceInfo"] = {"ipAddress": event.ip}
-    ids = user_identifiers(event)
-    if ids:
-        item["userData"] = {"userIdentifiers": ids}
-    if event.value is not None:
-        item["conversionValue"] = event.value
-    if event.currency:
-        item["currency"] = event.currency
-    item["consent"] = {
-        "adUserData": _ads_consent(event.ad_user_data),
-        "adPersonalization": _ads_consent(event.ad_personalization),
-    }
-    return item
+    def problem(self, event: PlatformEvent, now: datetime) -> str | None:
+        """Also refused: a conversion whose ad click is outside the conversion window."""
+        late = super().problem(event, now)
+        if late or not ad_identifier(event) or event.click_time is None:
+            return late
+        too_old = age_problem(event.click_time, now, CLICK_MAX_AGE, what="click")
+        return f"{too_old} (outside the conversion window)" if too_old else None
 
+    def lacks(self, event: PlatformEvent) -> str | None:
+        if not ad_identifier(event) and not user_identifiers(event):
+            return "needs gclid, gbraid, wbraid, or a hashed e-mail or phone"
+        return None
 
-def ads_requests(
-    events: Sequence[PlatformEvent],
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, str],
-    now: datetime,
-) -> list[HttpRequest]:
-    account = str(settings["ads_account_id"]).replace("-", "")
-    destination: dict[str, Any] = {
-        "operatingAccount": {"accountType": "GOOGLE_ADS", "accountId": account},
-        "productDestinationId": str(settings["ads_conversion_action"]),
-    }
-    if settings.get("ads_login_account_id"):
-        destination["loginAccount"] = {
-            "accountType": "GOOGLE_ADS",
-            "accountId": str(settings["ads_login_account_id"]).replace("-", ""),
+    def target(self, settings: Settings, secrets: Secrets) -> Target:
+        url = base_url(settings, ADS_URL) + "/v1/events:ingest"
+        return Target(url, bearer=secrets["oauth_token"])
+
+    def payload(self, event: PlatformEvent, settings: Settings, now: datetime) -> Item:
+        item: dict[str, Any] = {
+            "eventTimestamp": rfc3339(sent_time(event, now)),
+            "transactionId": event.event_id,
+            "eventSource": "WEB",
         }
-    headers = {**adapter.JSON_HEADERS, "Authorization": f"Bearer {secrets['oauth_token']}"}
-    url = adapter.base_url(settings, ADS_URL) + "/v1/events:ingest"
-    requests = []
-    for batch in adapter.batches(events, MAX_BATCH):
-        body: dict[str, Any] = {
-            "destinations": [destination],
-            "encoding": "HEX",
-            "events": [to_ads_event(e, now) for e in batch],
+        ad_id = ad_identifier(event)
+        identifiers: dict[str, Any] = {}
+        if ad_id:
+            identifiers[ad_id[0]] = ad_id[1]
+        if event.user_agent:
+            # The user agent is the original click's (the click index keeps it).
+            identifiers["landingPageDeviceInfo"] = {"userAgent": event.user_agent}
+        if identifiers:
+            item["adIdentifiers"] = identifiers
+        if event.ip:
+            # The IP comes with the conversion (the merchant's), not with the click.
+            item["eventDeviceInfo"] = {"ipAddress": event.ip}
+        ids = user_identifiers(event)
+        if ids:
+            item["userData"] = {"userIdentifiers": ids}
+        if event.value is not None:
+            item["conversionValue"] = event.value
+        if event.currency:
+            item["currency"] = event.currency
+        item["consent"] = {
+            "adUserData": _ads_consent(event.ad_user_data),
+            "adPersonalization": _ads_consent(event.ad_personalization),
         }
+        return item
+
+    def body(self, items: list[Item], batch: Sequence[PlatformEvent], settings: Settings) -> Item:
+        account = str(settings["ads_account_id"]).replace("-", "")
+        destination: dict[str, Any] = {
+            "operatingAccount": {"accountType": "GOOGLE_ADS", "accountId": account},
+            "productDestinationId": str(settings["ads_conversion_action"]),
+        }
+        if settings.get("ads_login_account_id"):
+            destination["loginAccount"] = {
+                "accountType": "GOOGLE_ADS",
+                "accountId": str(settings["ads_login_account_id"]).replace("-", ""),
+            }
+        body: dict[str, Any] = {"destinations": [destination], "encoding": "HEX", "events": items}
         if settings.get("validate_only"):
             body["validateOnly"] = True
-        requests.append(
-            HttpRequest("POST", url, dict(headers), body, tuple(e.event_id for e in batch))
-        )
-    return requests
+        return body
 
 
-# --------------------------------------------------------------------------------- adapter
+# -------------------------------------------------------------------------------- platform
 
 
-def build_requests(
-    events: Sequence[PlatformEvent],
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, str],
-    now: datetime,
-) -> tuple[list[HttpRequest], list[Rejected]]:
+class Google(Platform):
     """Clicks go to GA4, conversions to Google Ads; each only where it is configured."""
-    clicks = [e for e in events if e.is_page_view]
-    conversions = [e for e in events if not e.is_page_view]
-    requests: list[HttpRequest] = []
-    rejected: list[Rejected] = []
 
-    if clicks:
-        if not settings.get("ga4_measurement_id"):
-            rejected += adapter.reject_all(clicks, "GA4 is not configured", not_applicable=True)
-        elif missing := adapter.missing_config(NAME, settings, secrets, (), ("ga4_api_secret",)):
-            rejected += adapter.reject_all(clicks, missing)
-        else:
-            good = _check(clicks, ga4_problem, now, rejected)
-            requests += ga4_requests(good, settings, secrets, now)
+    NAME = "google"
+    MAX_BATCH = Ads.MAX_BATCH
+    MAX_AGE = Ads.MAX_AGE
+    SECRET_FIELDS = GA4.SECRET_FIELDS + Ads.SECRET_FIELDS
 
-    if conversions:
-        ads = ("ads_account_id", "ads_conversion_action")
-        if not any(settings.get(f) for f in ads):
-            rejected += adapter.reject_all(
-                conversions, "Google Ads is not configured", not_applicable=True
-            )
-        elif missing := adapter.missing_config(NAME, settings, secrets, ads, ("oauth_token",)):
-            rejected += adapter.reject_all(conversions, missing)
-        else:
-            good = _check(conversions, ads_problem, now, rejected)
-            requests += ads_requests(good, settings, secrets, now)
-    return requests, rejected
+    def __init__(self) -> None:
+        self.ga4, self.ads = GA4(), Ads()
+
+    def build_requests(
+        self,
+        events: Sequence[PlatformEvent],
+        settings: Mapping[str, Any],
+        secrets: Mapping[str, str],
+        now: datetime,
+    ) -> tuple[list[HttpRequest], list[Rejected]]:
+        clicks = [e for e in events if e.is_page_view]
+        conversions = [e for e in events if not e.is_page_view]
+        requests: list[HttpRequest] = []
+        rejected: list[Rejected] = []
+        if clicks:
+            if not settings.get("ga4_measurement_id"):
+                rejected += reject_all(clicks, "GA4 is not configured", not_applicable=True)
+            else:
+                sent, refused = self.ga4.build_requests(clicks, settings, secrets, now)
+                requests += sent
+                rejected += refused
+        if conversions:
+            if not any(settings.get(f) for f in ADS_SETTINGS):
+                rejected += reject_all(
+                    conversions, "Google Ads is not configured", not_applicable=True
+                )
+            else:
+                sent, refused = self.ads.build_requests(conversions, settings, secrets, now)
+                requests += sent
+                rejected += refused
+        return requests, rejected
+
+    def classify(self, status: int, body: bytes | str) -> Outcome:
+        """Both APIs: google.rpc errors for Data Manager; GA4 debug's ``validationMessages``.
+
+        GA4's ``/mp/collect`` answers 2xx even to an invalid payload (only the debug endpoint says
+        why), so a 2xx there is all there is to know.
+        """
+        payload = parse_json(body)
+        if isinstance(payload, dict) and payload.get("validationMessages"):
+            first = payload["validationMessages"][0]
+            detail = first.get("description") if isinstance(first, dict) else first
+            return Outcome(PERMANENT, f"GA4 validation: {clip(detail)}")
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(error, dict) and not 200 <= status < 300:
+            detail = error_text(payload)
+            if error.get("status") in RETRY_STATUSES:
+                return Outcome(RETRY, f"HTTP {status}: {clip(detail)}")
+            return classify_status(status, detail)
+        if 200 <= status < 300:
+            return Outcome(OK, f"HTTP {status}")
+        return classify_status(status, error_text(payload))
 
 
-def _check(
-    events: Sequence[PlatformEvent],
-    problem: Callable[[PlatformEvent, datetime], str | None],
-    now: datetime,
-    rejected: list[Rejected],
-) -> list[PlatformEvent]:
-    """The events without a problem; the others are added to ``rejected``."""
-    good = []
-    for event in events:
-        reason = problem(event, now)
-        if reason:
-            rejected.append(Rejected(event.event_id, reason))
-        else:
-            good.append(event)
-    return good
-
-
-def classify(status: int, body: bytes | str) -> Outcome:
-    """Both APIs: google.rpc errors for Data Manager; GA4 debug's ``validationMessages``.
-
-    GA4's ``/mp/collect`` answers 2xx even to an invalid payload (only the debug endpoint says
-    why), so a 2xx there is all there is to know.
-    """
-    payload = adapter.parse_json(body)
-    if isinstance(payload, dict) and payload.get("validationMessages"):
-        first = payload["validationMessages"][0]
-        detail = first.get("description") if isinstance(first, dict) else first
-        return Outcome(PERMANENT, f"GA4 validation: {adapter.clip(detail)}")
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(error, dict) and not 200 <= status < 300:
-        detail = adapter.error_text(payload)
-        if error.get("status") in RETRY_STATUSES:
-            return Outcome(RETRY, f"HTTP {status}: {adapter.clip(detail)}")
-        return adapter.classify_status(status, detail)
-    if 200 <= status < 300:
-        return Outcome(OK, f"HTTP {status}")
-    return adapter.classify_status(status, adapter.error_text(payload))
+PLATFORM = Google()

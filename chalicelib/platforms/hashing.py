@@ -7,7 +7,7 @@ rule for e-mail; phone with and without ``+``). Adapters pick the variant they n
 Rules (PLATFORMS.md): a value that already is 64 hex characters is passed through lower-cased,
 never hashed twice; an empty value (after normalising) is dropped, never ``sha256("")``; a phone
 that cannot be parsed and validated is dropped, not guessed. IP addresses, user agents, click ids
-and browser ids are never hashed here (Reddit's hashed IP is done by its adapter).
+and browser ids are never hashed here (Reddit's hashed IP is done by its platform module).
 """
 
 from __future__ import annotations

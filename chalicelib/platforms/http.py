@@ -1,6 +1,6 @@
 """Sending one platform request, and retrying it only when retrying can help.
 
-``HttpRequest`` is what an adapter builds; ``Outcome`` is what its ``classify`` makes of the
+``HttpRequest`` is what a platform builds; ``Outcome`` is what its ``classify`` makes of the
 answer. The transport is plain ``urllib`` (no dependency, nothing to warm up): redirects are not
 followed (a platform API never redirects a POST; following one could carry a token elsewhere),
 only http/https URLs are opened, and every failure below HTTP is a ``TransportError``, which is

@@ -94,12 +94,12 @@ def test_importtime_report_sums_top_level_cumulative_times():
 
 def test_the_dispatcher_baseline_sends_one_event_a_request_and_restores_batching():
     from bench.dispatcher import PLATFORMS, one_event_per_request
-    from chalicelib.platforms.registry import adapter
+    from chalicelib.platforms.registry import platform
 
-    shipped = {name: adapter(name).MAX_BATCH for name in PLATFORMS}
+    shipped = {name: platform(name).MAX_BATCH for name in PLATFORMS}
     with one_event_per_request():
-        assert {adapter(name).MAX_BATCH for name in PLATFORMS} == {1}
-    assert {name: adapter(name).MAX_BATCH for name in PLATFORMS} == shipped
+        assert {platform(name).MAX_BATCH for name in PLATFORMS} == {1}
+    assert {name: platform(name).MAX_BATCH for name in PLATFORMS} == shipped
 
 
 def test_main_prints_and_writes_results_json(tmp_path, monkeypatch, capsys):

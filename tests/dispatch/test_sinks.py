@@ -17,7 +17,7 @@ from chalicelib.dispatch.sinks import (
     redact_device,
 )
 from chalicelib.platforms.hashing import hash_user
-from chalicelib.platforms.registry import NAMES, adapter
+from chalicelib.platforms.registry import NAMES, platform
 from tests.platforms.conftest import NOW, make_event, page_view
 
 IP = "203.0.113.7"
@@ -74,9 +74,9 @@ def test_a_dry_run_record_keeps_no_ip_in_any_form_nor_the_user_agent(name, ip):
         make_event(ip=ip, user_agent=UA, click_ids=CLICK_IDS, user=user, visitor_id="v-1"),
         page_view(ip=ip, user_agent=UA, click_ids=CLICK_IDS, visitor_id="v-2"),
     ]
-    platform = adapter(name)
-    secrets = {f: f"{name}-secret" for f in platform.SECRET_FIELDS}
-    requests, _ = platform.build_requests(events, SETTINGS[name], secrets, NOW)
+    shaper = platform(name)
+    secrets = {f: f"{name}-secret" for f in shaper.SECRET_FIELDS}
+    requests, _ = shaper.build_requests(events, SETTINGS[name], secrets, NOW)
     assert requests, f"{name} built nothing to record"
     sent = b"".join(r.data() for r in requests).decode()
     if name != "linkedin":  # the Conversions API takes no device data

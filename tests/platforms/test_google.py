@@ -4,7 +4,7 @@ import hashlib
 import json
 from datetime import timedelta
 
-from chalicelib.platforms import google
+from chalicelib.platforms.google import PLATFORM as google
 from chalicelib.platforms.hashing import hash_user
 from chalicelib.platforms.http import send_with_retries
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib.platforms import adapter
 from chalicelib.platforms.http import (
     MAX_RETRY_AFTER,
     Answer,
@@ -22,6 +21,7 @@ from chalicelib.platforms.http import (
     send,
     send_with_retries,
 )
+from chalicelib.platforms.platform import classify_status
 
 from .conftest import no_sleep
 
@@ -62,7 +62,7 @@ def test_retry_on_429_then_success_makes_exactly_two_requests(platform):
     platform.answer(429, {"error": "slow down"}).answer(200, {})
     sleeps: list[float] = []
     outcome, attempts = send_with_retries(
-        request(platform.url), adapter.classify_status, sleep=sleeps.append, rng=FixedRng()
+        request(platform.url), classify_status, sleep=sleeps.append, rng=FixedRng()
     )
     assert outcome.kind == "ok" and attempts == 2
     assert len(platform.received) == 2
@@ -71,17 +71,13 @@ def test_retry_on_429_then_success_makes_exactly_two_requests(platform):
 
 def test_retry_on_5xx_then_success(platform):
     platform.answer(503).answer(502).answer(200)
-    outcome, attempts = send_with_retries(
-        request(platform.url), adapter.classify_status, sleep=no_sleep
-    )
+    outcome, attempts = send_with_retries(request(platform.url), classify_status, sleep=no_sleep)
     assert (outcome.kind, attempts, len(platform.received)) == ("ok", 3, 3)
 
 
 def test_permanent_error_is_not_retried(platform):
     platform.answer(400, {"error": "invalid"})
-    outcome, attempts = send_with_retries(
-        request(platform.url), adapter.classify_status, sleep=no_sleep
-    )
+    outcome, attempts = send_with_retries(request(platform.url), classify_status, sleep=no_sleep)
     assert outcome.kind == "permanent" and attempts == 1
     assert len(platform.received) == 1
 
@@ -89,7 +85,7 @@ def test_permanent_error_is_not_retried(platform):
 def test_gives_up_after_the_attempts_with_the_last_outcome(platform):
     platform.default = (500, b"{}")
     outcome, attempts = send_with_retries(
-        request(platform.url), adapter.classify_status, attempts=3, sleep=no_sleep
+        request(platform.url), classify_status, attempts=3, sleep=no_sleep
     )
     assert outcome.kind == "retry" and attempts == 3
     assert len(platform.received) == 3
@@ -116,7 +112,7 @@ def test_network_error_is_a_transport_error_and_retryable():
     sleeps: list[float] = []
     outcome, attempts = send_with_retries(
         request(f"http://127.0.0.1:{port}"),
-        adapter.classify_status,
+        classify_status,
         attempts=2,
         sleep=sleeps.append,
         timeout=2,
@@ -130,7 +126,7 @@ def test_redirects_are_not_followed(platform):
     platform.answer(302, {})
     status, _, _ = send(request(platform.url))
     assert status == 302 and len(platform.received) == 1
-    assert adapter.classify_status(302).kind == "permanent"
+    assert classify_status(302).kind == "permanent"
 
 
 def test_only_http_urls_are_opened():
@@ -152,7 +148,7 @@ def test_outcome_defaults_to_no_reason_and_not_partial():
 
 def test_a_platform_echoing_the_token_does_not_get_it_into_the_outcome(platform):
     platform.answer(400, {"error": {"message": "bad token TOPSECRET"}})
-    outcome, _ = send_with_retries(request(platform.url), adapter.classify_status, sleep=no_sleep)
+    outcome, _ = send_with_retries(request(platform.url), classify_status, sleep=no_sleep)
     assert outcome.kind == "permanent"
     assert "TOPSECRET" not in outcome.reason and "***" in outcome.reason
 
@@ -177,7 +173,7 @@ def test_each_try_is_cut_to_the_time_the_caller_has_left():
     left = iter([30.0, 30.0, 3.0, 3.0])
     outcome, attempts = send_with_retries(
         request("https://x"),
-        adapter.classify_status,
+        classify_status,
         sleep=no_sleep,
         transport=transport,
         timeout=10,
@@ -190,7 +186,7 @@ def test_each_try_is_cut_to_the_time_the_caller_has_left():
 def test_no_try_starts_when_no_time_is_left():
     transport = Scripted()
     outcome, attempts = send_with_retries(
-        request("https://x"), adapter.classify_status, transport=transport, budget=lambda: 0.0
+        request("https://x"), classify_status, transport=transport, budget=lambda: 0.0
     )
     assert transport.timeouts == [] and attempts == 0
     assert outcome.kind == "retry" and outcome.out_of_time
@@ -201,7 +197,7 @@ def test_a_wait_that_would_outlast_the_deadline_is_not_started():
     transport = Scripted((500, b""), (200, b""))
     outcome, attempts = send_with_retries(
         request("https://x"),
-        adapter.classify_status,
+        classify_status,
         sleep=sleeps.append,
         rng=FixedRng(),  # backoff 0.2 s
         transport=transport,
@@ -216,7 +212,7 @@ def test_retry_after_is_waited_for_when_longer_than_the_backoff():
     transport = Scripted(Answer(429, b"", retry_after=7.0), Answer(200, b""))
     outcome, attempts = send_with_retries(
         request("https://x"),
-        adapter.classify_status,
+        classify_status,
         sleep=sleeps.append,
         rng=FixedRng(),
         transport=transport,
@@ -230,7 +226,7 @@ def test_retry_after_beyond_the_deadline_leaves_the_events_for_a_later_run():
     transport = Scripted(Answer(429, b"", retry_after=30.0))
     outcome, attempts = send_with_retries(
         request("https://x"),
-        adapter.classify_status,
+        classify_status,
         sleep=sleeps.append,
         transport=transport,
         budget=lambda: 20.0,
@@ -242,7 +238,7 @@ def test_retry_after_is_capped_without_a_deadline():
     sleeps: list[float] = []
     transport = Scripted(Answer(503, b"", retry_after=86400.0), Answer(200, b""))
     outcome, _ = send_with_retries(
-        request("https://x"), adapter.classify_status, sleep=sleeps.append, transport=transport
+        request("https://x"), classify_status, sleep=sleeps.append, transport=transport
     )
     assert outcome.ok and sleeps == [MAX_RETRY_AFTER]
 

@@ -4,9 +4,10 @@ import hashlib
 import json
 from datetime import timedelta
 
-from chalicelib.platforms import linkedin
 from chalicelib.platforms.hashing import hash_user
 from chalicelib.platforms.http import send_with_retries
+from chalicelib.platforms.linkedin import DEFAULT_VERSION
+from chalicelib.platforms.linkedin import PLATFORM as linkedin
 
 from .conftest import NOW, make_event, no_sleep, page_view
 
@@ -36,7 +37,7 @@ def test_conversion_reaches_linkedin_exactly_as_documented(platform):
     [got] = platform.received
     assert (got.method, got.path, got.query) == ("POST", "/rest/conversionEvents", {})
     assert got.header("Authorization") == "Bearer li-secret-token"
-    assert got.header("LinkedIn-Version") == linkedin.DEFAULT_VERSION
+    assert got.header("LinkedIn-Version") == DEFAULT_VERSION
     assert got.header("X-Restli-Protocol-Version") == "2.0.0"
     assert got.header("X-RestLi-Method") == "BATCH_CREATE"
     assert got.json == {

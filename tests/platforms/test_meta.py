@@ -4,9 +4,10 @@ import hashlib
 import json
 from datetime import timedelta
 
-from chalicelib.platforms import meta
 from chalicelib.platforms.hashing import hash_user
 from chalicelib.platforms.http import send_with_retries
+from chalicelib.platforms.meta import PLATFORM as meta
+from chalicelib.platforms.meta import fbc as meta_fbc
 
 from .conftest import NOW, make_event, no_sleep, page_view
 
@@ -89,41 +90,41 @@ def test_purchase_reaches_meta_exactly_as_documented(platform):
 
 def test_fbc_is_never_built_from_now_or_the_conversion_time():
     event = make_event(click_ids={"fbclid": "AbC"})
-    fbc = meta.fbc(event, NOW)
+    fbc = meta_fbc(event, NOW)
     assert fbc == f"fb.1.{1795167015123}.AbC"
     assert str(int(NOW.timestamp() * 1000)) not in fbc
     # A click event's own time is the click time.
     click = page_view(click_ids={"fbclid": "AbC"})
-    assert meta.fbc(click, NOW) == "fb.1.1795435140000.AbC"
+    assert meta_fbc(click, NOW) == "fb.1.1795435140000.AbC"
     # A conversion with no known click time gets no fbc at all.
-    assert meta.fbc(make_event(click_time=None, click_ids={"fbclid": "AbC"}), NOW) is None
+    assert meta_fbc(make_event(click_time=None, click_ids={"fbclid": "AbC"}), NOW) is None
 
 
 def test_fbc_dropped_for_clicks_older_than_90_days():
     old = make_event(click_time=NOW - timedelta(days=91), click_ids={"fbclid": "AbC"})
-    item = meta.to_meta(old, {}, NOW)
+    item = meta.payload(old, {}, NOW)
     assert "fbc" not in item["user_data"]
     recent = make_event(click_time=NOW - timedelta(days=89), click_ids={"fbclid": "AbC"})
-    assert meta.to_meta(recent, {}, NOW)["user_data"]["fbc"].endswith(".AbC")
+    assert meta.payload(recent, {}, NOW)["user_data"]["fbc"].endswith(".AbC")
 
 
 def test_page_view_name_default_and_from_config():
     click = page_view()
-    assert meta.to_meta(click, {}, NOW)["event_name"] == "PageView"
-    assert meta.to_meta(click, {"page_view_event": "LinkClick"}, NOW)["event_name"] == "LinkClick"
-    assert meta.to_meta(make_event(kind="lead"), {}, NOW)["event_name"] == "Lead"
-    assert meta.to_meta(make_event(kind="trial_started"), {}, NOW)["event_name"] == "trial_started"
+    assert meta.payload(click, {}, NOW)["event_name"] == "PageView"
+    assert meta.payload(click, {"page_view_event": "LinkClick"}, NOW)["event_name"] == "LinkClick"
+    assert meta.payload(make_event(kind="lead"), {}, NOW)["event_name"] == "Lead"
+    assert meta.payload(make_event(kind="trial_started"), {}, NOW)["event_name"] == "trial_started"
 
 
 def test_page_view_carries_visitor_id_as_external_id_and_no_custom_data():
-    item = meta.to_meta(page_view(visitor_id="v-4f1c2a"), {}, NOW)
+    item = meta.payload(page_view(visitor_id="v-4f1c2a"), {}, NOW)
     assert item["user_data"]["external_id"] == [sha("v-4f1c2a")]
     assert "custom_data" not in item
 
 
 def test_limited_data_use_sets_ldu_with_country_and_state_zero():
     event = make_event(consent={"limited_data_use": True})
-    item = meta.to_meta(event, {}, NOW)
+    item = meta.payload(event, {}, NOW)
     assert item["data_processing_options"] == ["LDU"]
     assert item["data_processing_options_country"] == 0
     assert item["data_processing_options_state"] == 0

@@ -4,9 +4,9 @@ import hashlib
 import json
 from datetime import timedelta
 
-from chalicelib.platforms import pinterest
 from chalicelib.platforms.hashing import hash_user
 from chalicelib.platforms.http import send_with_retries
+from chalicelib.platforms.pinterest import PLATFORM as pinterest
 
 from .conftest import NOW, make_event, no_sleep, page_view
 
@@ -80,9 +80,9 @@ def test_no_test_parameter_by_default():
 
 
 def test_event_names_per_kind():
-    assert pinterest.to_pinterest(page_view(), NOW)["event_name"] == "page_visit"
-    assert pinterest.to_pinterest(make_event(kind="purchase"), NOW)["event_name"] == "checkout"
-    assert pinterest.to_pinterest(make_event(kind="webinar"), NOW)["event_name"] == "custom"
+    assert pinterest.payload(page_view(), {}, NOW)["event_name"] == "page_visit"
+    assert pinterest.payload(make_event(kind="purchase"), {}, NOW)["event_name"] == "checkout"
+    assert pinterest.payload(make_event(kind="webinar"), {}, NOW)["event_name"] == "custom"
 
 
 def test_needs_email_or_ip_and_user_agent():
@@ -98,9 +98,9 @@ def test_needs_email_or_ip_and_user_agent():
 
 
 def test_opt_out_when_personalisation_denied_or_ldu():
-    assert pinterest.to_pinterest(make_event(consent={"limited_data_use": True}), NOW)["opt_out"]
-    assert pinterest.to_pinterest(make_event(consent={"ad_personalization": False}), NOW)["opt_out"]
-    assert "opt_out" not in pinterest.to_pinterest(make_event(), NOW)
+    assert pinterest.payload(make_event(consent={"limited_data_use": True}), {}, NOW)["opt_out"]
+    assert pinterest.payload(make_event(consent={"ad_personalization": False}), {}, NOW)["opt_out"]
+    assert "opt_out" not in pinterest.payload(make_event(), {}, NOW)
 
 
 def test_too_old_rejected_and_batches_of_1000():

@@ -4,9 +4,9 @@ import hashlib
 import json
 from datetime import timedelta
 
-from chalicelib.platforms import reddit
 from chalicelib.platforms.hashing import hash_user
 from chalicelib.platforms.http import send_with_retries
+from chalicelib.platforms.reddit import PLATFORM as reddit
 
 from .conftest import NOW, make_event, no_sleep, page_view
 
@@ -66,17 +66,17 @@ def test_purchase_reaches_reddit_exactly_as_documented(platform):
 
 
 def test_page_visit_has_no_value_and_custom_kinds_are_named():
-    visit = reddit.to_reddit(page_view(value=5, currency="EUR"))
+    visit = reddit.payload(page_view(value=5, currency="EUR"), {}, NOW)
     assert visit["type"] == {"tracking_type": "PAGE_VISIT"}
     assert visit["metadata"] == {"conversion_id": page_view().event_id}
-    lead = reddit.to_reddit(make_event(kind="lead"))
+    lead = reddit.payload(make_event(kind="lead"), {}, NOW)
     assert lead["type"] == {"tracking_type": "LEAD"}
-    custom = reddit.to_reddit(make_event(kind="demo_booked"))
+    custom = reddit.payload(make_event(kind="demo_booked"), {}, NOW)
     assert custom["type"] == {"tracking_type": "CUSTOM", "custom_event_name": "demo_booked"}
 
 
 def test_limited_data_use():
-    item = reddit.to_reddit(make_event(consent={"limited_data_use": True}))
+    item = reddit.payload(make_event(consent={"limited_data_use": True}), {}, NOW)
     assert item["user"]["data_processing_options"] == {"modes": ["LDU"]}
 
 

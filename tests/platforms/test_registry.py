@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.platforms import registry
-from chalicelib.platforms.adapter import base_url
+from chalicelib.platforms.platform import base_url
 
 from .conftest import NOW, make_event
 
@@ -65,7 +65,7 @@ def secrets_for(module) -> dict[str, str]:
 
 @pytest.fixture(params=registry.NAMES)
 def adapter(request):
-    return registry.adapter(request.param)
+    return registry.platform(request.param)
 
 
 def test_every_adapter_has_the_same_small_shape(adapter):
@@ -88,7 +88,7 @@ def test_registry_names_and_unknown_platform():
         "reddit",
     )
     with pytest.raises(KeyError, match="unknown platform 'myspace'"):
-        registry.adapter("myspace")
+        registry.platform("myspace")
 
 
 def test_too_old_event_rejected_without_sinking_the_batch(adapter):

@@ -3,9 +3,9 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from chalicelib.platforms import snapchat
 from chalicelib.platforms.hashing import hash_user
 from chalicelib.platforms.http import send_with_retries
+from chalicelib.platforms.snapchat import PLATFORM as snapchat
 
 from .conftest import NOW, make_event, no_sleep, page_view
 
@@ -55,13 +55,13 @@ def test_purchase_reaches_snap_exactly_as_documented(platform):
 
 
 def test_event_names_per_kind():
-    assert snapchat.to_snapchat(page_view(), NOW)["event_name"] == "PAGE_VIEW"
-    assert snapchat.to_snapchat(make_event(kind="lead"), NOW)["event_name"] == "SIGN_UP"
-    assert snapchat.to_snapchat(make_event(kind="quote"), NOW)["event_name"] == "CUSTOM_EVENT_1"
+    assert snapchat.payload(page_view(), {}, NOW)["event_name"] == "PAGE_VIEW"
+    assert snapchat.payload(make_event(kind="lead"), {}, NOW)["event_name"] == "SIGN_UP"
+    assert snapchat.payload(make_event(kind="quote"), {}, NOW)["event_name"] == "CUSTOM_EVENT_1"
 
 
 def test_page_view_has_visitor_external_id_and_no_custom_data():
-    item = snapchat.to_snapchat(page_view(), NOW)
+    item = snapchat.payload(page_view(), {}, NOW)
     assert item["user_data"]["external_id"] == [sha("v-4f1c2a")]
     assert "custom_data" not in item
 

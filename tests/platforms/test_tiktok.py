@@ -4,9 +4,9 @@ import hashlib
 import json
 from datetime import timedelta
 
-from chalicelib.platforms import tiktok
 from chalicelib.platforms.hashing import hash_user
 from chalicelib.platforms.http import send_with_retries
+from chalicelib.platforms.tiktok import PLATFORM as tiktok
 
 from .conftest import NOW, make_event, no_sleep, page_view
 
@@ -71,10 +71,10 @@ def test_purchase_reaches_tiktok_exactly_as_documented(platform):
 
 
 def test_event_names_per_kind():
-    assert tiktok.to_tiktok(page_view(), NOW)["event"] == "ViewContent"
-    assert tiktok.to_tiktok(make_event(kind="lead"), NOW)["event"] == "Lead"
-    assert tiktok.to_tiktok(make_event(kind="demo_booked"), NOW)["event"] == "demo_booked"
-    assert tiktok.to_tiktok(page_view(), NOW)["limited_data_use"] is False
+    assert tiktok.payload(page_view(), {}, NOW)["event"] == "ViewContent"
+    assert tiktok.payload(make_event(kind="lead"), {}, NOW)["event"] == "Lead"
+    assert tiktok.payload(make_event(kind="demo_booked"), {}, NOW)["event"] == "demo_booked"
+    assert tiktok.payload(page_view(), {}, NOW)["limited_data_use"] is False
 
 
 def test_rate_limit_code_in_a_200_is_retried(platform):
