@@ -26,6 +26,7 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from chalicelib.links.pixels import PIXELS
 from chalicelib.redirect.consent import CONSENT_PARAM, DENIED, needs_choice, read_consent
 from chalicelib.redirect.consent_page import STYLE, choice_form, choice_policy, safe_return
 from chalicelib.redirect.request import RequestFacts
@@ -33,109 +34,6 @@ from chalicelib.redirect.request import RequestFacts
 CONTENT_TYPE = "text/html; charset=utf-8"
 DEADLINE_MS = 800  # leave by then even if a pixel never loads
 GRACE_MS = 250  # after the last script loads: time for its first beacon to go out
-PIXEL_PLATFORMS = ("meta", "google", "tiktok", "linkedin", "pinterest", "snapchat", "reddit")
-PLATFORM_NAMES = {
-    "meta": "Meta",
-    "google": "Google",
-    "tiktok": "TikTok",
-    "linkedin": "LinkedIn",
-    "pinterest": "Pinterest",
-    "snapchat": "Snapchat",
-    "reddit": "Reddit",
-}
-
-# Meta's standard events go through fbq('track'); any other name through fbq('trackCustom').
-META_STANDARD_EVENTS = frozenset(
-    {
-        "AddPaymentInfo",
-        "AddToCart",
-        "AddToWishlist",
-        "CompleteRegistration",
-        "Contact",
-        "CustomizeProduct",
-        "Donate",
-        "FindLocation",
-        "InitiateCheckout",
-        "Lead",
-        "PageView",
-        "Purchase",
-        "Schedule",
-        "Search",
-        "StartTrial",
-        "SubmitApplication",
-        "Subscribe",
-        "ViewContent",
-    }
-)
-
-
-@dataclass(frozen=True)
-class Sources:
-    """Hosts one pixel loads scripts from, sends images and requests to, and frames."""
-
-    script: tuple[str, ...]
-    img: tuple[str, ...] = ()
-    connect: tuple[str, ...] = ()
-    frame: tuple[str, ...] = ()
-
-
-# From each platform's documented CSP requirements for its tag.
-SOURCES: dict[str, Sources] = {
-    "meta": Sources(
-        script=("https://connect.facebook.net",),
-        img=("https://www.facebook.com",),
-        connect=("https://www.facebook.com", "https://connect.facebook.net"),
-    ),
-    "ga4": Sources(
-        script=("https://*.googletagmanager.com",),
-        img=("https://*.google-analytics.com", "https://*.googletagmanager.com"),
-        connect=(
-            "https://*.google-analytics.com",
-            "https://*.analytics.google.com",
-            "https://*.googletagmanager.com",
-        ),
-    ),
-    "google_ads": Sources(
-        script=(
-            "https://*.googletagmanager.com",
-            "https://www.googleadservices.com",
-            "https://googleads.g.doubleclick.net",
-            "https://www.google.com",
-        ),
-        img=("https://googleads.g.doubleclick.net", "https://www.google.com"),
-        connect=(
-            "https://*.googletagmanager.com",
-            "https://*.g.doubleclick.net",
-            "https://www.google.com",
-        ),
-        frame=("https://td.doubleclick.net", "https://www.googletagmanager.com"),
-    ),
-    "tiktok": Sources(
-        script=("https://analytics.tiktok.com",),
-        img=("https://analytics.tiktok.com",),
-        connect=("https://analytics.tiktok.com", "https://analytics-ipv6.tiktokw.us"),
-    ),
-    "linkedin": Sources(
-        script=("https://snap.licdn.com",),
-        img=("https://px.ads.linkedin.com",),
-        connect=("https://px.ads.linkedin.com", "https://px4.ads.linkedin.com"),
-    ),
-    "pinterest": Sources(
-        script=("https://s.pinimg.com",),
-        img=("https://ct.pinterest.com",),
-        connect=("https://ct.pinterest.com",),
-    ),
-    "snapchat": Sources(
-        script=("https://sc-static.net",),
-        img=("https://tr.snapchat.com",),
-        connect=("https://tr.snapchat.com", "https://tr-shadow.snapchat.com"),
-    ),
-    "reddit": Sources(
-        script=("https://www.redditstatic.com",),
-        img=("https://alb.reddit.com",),
-        connect=("https://alb.reddit.com", "https://pixel-config.reddit.com"),
-    ),
-}
 
 
 # ---------------------------------------------------------------------------- at click time
@@ -209,9 +107,7 @@ def render(
 ) -> Page:
     """The interstitial page and its Content-Security-Policy (with a fresh nonce by default)."""
     nonce = nonce or secrets.token_urlsafe(18)
-    known = {name: dict(p) for name, p in pixels.items() if name in PIXEL_PLATFORMS}
-    if "meta" in known:
-        known["meta"]["custom"] = known["meta"].get("event") not in META_STANDARD_EVENTS
+    known = {name: PIXELS[name].page(dict(ids)) for name, ids in pixels.items() if name in PIXELS}
     config = {
         "to": destination,
         "id": click_id,
@@ -244,7 +140,7 @@ def render_choice(
     posts to ``/_/consent``, which sets the choice and returns here; the link continues to the
     destination without sharing."""
     nonce = nonce or secrets.token_urlsafe(18)
-    names = [PLATFORM_NAMES[name] for name in PIXEL_PLATFORMS if name in pixels]
+    names = [pixel.label for name, pixel in PIXELS.items() if name in pixels]
     body = _CHOICE_TEMPLATE.format(
         nonce=escape(nonce, quote=True),
         style=STYLE,
@@ -270,7 +166,9 @@ def _spoken_list(names: list[str]) -> str:
 
 def content_security_policy(nonce: str, pixels: Mapping[str, Mapping[str, Any]]) -> str:
     """default-src 'none'; scripts by nonce and from the pixels' hosts; nothing else."""
-    sources = [SOURCES[group] for group in _source_groups(pixels)]
+    sources = [
+        s for name, ids in pixels.items() if name in PIXELS for s in PIXELS[name].csp_sources(ids)
+    ]
 
     def hosts(kind: str) -> list[str]:
         return sorted({h for s in sources for h in getattr(s, kind)})
@@ -285,20 +183,6 @@ def content_security_policy(nonce: str, pixels: Mapping[str, Mapping[str, Any]])
             directives.append(" ".join([f"{kind}-src", *hosts(kind)]))
     directives += ["base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'"]
     return "; ".join(directives)
-
-
-def _source_groups(pixels: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    groups = []
-    for name in pixels:
-        if name == "google":
-            tags = [str(t) for t in pixels[name].get("tag_ids") or []]
-            if any(t.startswith("G-") for t in tags):
-                groups.append("ga4")
-            if any(t.startswith("AW-") for t in tags):
-                groups.append("google_ads")
-        elif name in SOURCES:
-            groups.append(name)
-    return groups
 
 
 def script_json(value: Any) -> str:
@@ -356,58 +240,15 @@ way, you then continue to {where}.</p>
 </html>
 """
 
-# The platforms' own snippets, as published, with their script insertion replaced by `load`
-# (which tracks when each has loaded). Each defines the queueing stub its library expects and
-# queues the page event with the click id as the event id.
-_SCRIPT = """
+# The page's script: the loader (leave for the destination once every pixel's script has loaded,
+# or at the deadline), each pixel's snippet from the table in links/pixels.py, and leave at once
+# when nothing is loading.
+_LOADER = """
 var done=false,pending=0,p=c.pixels,id=c.id;
 function go(){if(done)return;done=true;w.location.replace(c.to);}
 setTimeout(go,c.wait);
 function settle(){if(--pending<=0)setTimeout(go,c.grace);}
 function load(src){pending++;var s=d.createElement('script');s.async=true;s.src=src;
 s.onload=settle;s.onerror=settle;(d.head||d.documentElement).appendChild(s);}
-if(p.meta){
-var n=w.fbq=function(){n.callMethod?n.callMethod.apply(n,arguments):n.queue.push(arguments);};
-if(!w._fbq)w._fbq=n;n.push=n;n.loaded=true;n.version='2.0';n.queue=[];
-w.fbq('init',p.meta.pixel_id);
-w.fbq(p.meta.custom?'trackCustom':'track',p.meta.event,{},{eventID:id});
-load('https://connect.facebook.net/en_US/fbevents.js');}
-if(p.google&&p.google.tag_ids.length){
-w.dataLayer=w.dataLayer||[];w.gtag=function(){w.dataLayer.push(arguments);};
-w.gtag('js',new Date());
-for(var g=0;g<p.google.tag_ids.length;g++)w.gtag('config',p.google.tag_ids[g],{rb_click_id:id});
-load('https://www.googletagmanager.com/gtag/js?id='+encodeURIComponent(p.google.tag_ids[0]));}
-if(p.tiktok){
-w.TiktokAnalyticsObject='ttq';var ttq=w.ttq=w.ttq||[];
-ttq.methods=['page','track','identify','instances','debug','on','off','once','ready','alias','group','enableCookie','disableCookie','holdConsent','revokeConsent','grantConsent'];
-ttq.setAndDefer=function(t,e){t[e]=function(){t.push([e].concat(Array.prototype.slice.call(arguments,0)));};};
-for(var i=0;i<ttq.methods.length;i++)ttq.setAndDefer(ttq,ttq.methods[i]);
-ttq.instance=function(t){for(var e=ttq._i[t]||[],k=0;k<ttq.methods.length;k++)ttq.setAndDefer(e,ttq.methods[k]);return e;};
-ttq.load=function(e,n){var u='https://analytics.tiktok.com/i18n/pixel/events.js';
-ttq._i=ttq._i||{};ttq._i[e]=[];ttq._i[e]._u=u;ttq._t=ttq._t||{};ttq._t[e]=+new Date();
-ttq._o=ttq._o||{};ttq._o[e]=n||{};load(u+'?sdkid='+encodeURIComponent(e)+'&lib=ttq');};
-ttq.load(p.tiktok.pixel_code);ttq.page();ttq.track('ViewContent',{},{event_id:id});}
-if(p.linkedin){
-w._linkedin_partner_id=p.linkedin.partner_id;
-w._linkedin_data_partner_ids=w._linkedin_data_partner_ids||[];
-w._linkedin_data_partner_ids.push(p.linkedin.partner_id);
-if(!w.lintrk){w.lintrk=function(a,b){w.lintrk.q.push([a,b]);};w.lintrk.q=[];}
-load('https://snap.licdn.com/li.lms-analytics/insight.min.js');}
-if(p.pinterest){
-if(!w.pintrk){w.pintrk=function(){w.pintrk.queue.push(Array.prototype.slice.call(arguments));};
-w.pintrk.queue=[];w.pintrk.version='3.0';}
-w.pintrk('load',p.pinterest.tag_id);w.pintrk('page');
-w.pintrk('track','pagevisit',{event_id:id});
-load('https://s.pinimg.com/ct/core.js');}
-if(p.snapchat){
-var a=w.snaptr=function(){a.handleRequest?a.handleRequest.apply(a,arguments):a.queue.push(arguments);};
-a.queue=[];w.snaptr('init',p.snapchat.pixel_id,{});
-w.snaptr('track','PAGE_VIEW',{client_dedup_id:id});
-load('https://sc-static.net/scevent.min.js');}
-if(p.reddit){
-var r=w.rdt=function(){r.sendEvent?r.sendEvent.apply(r,arguments):r.callQueue.push(arguments);};
-r.callQueue=[];w.rdt('init',p.reddit.pixel_id);
-w.rdt('track','PageVisit',{conversionId:id});
-load('https://www.redditstatic.com/ads/pixel.js');}
-if(!pending)go();
 """
+_SCRIPT = _LOADER + "".join(pixel.snippet for pixel in PIXELS.values()) + "if(!pending)go();\n"

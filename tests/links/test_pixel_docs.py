@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from chalicelib.links.pixels import PIXELS
 from chalicelib.links.plan import Specs, desired_docs, make_plan
 from chalicelib.links.record import link_key
 from chalicelib.links.store import LiveItem
+from chalicelib.platforms.registry import NAMES
 
 DOMAIN = {"name": "go.localhost"}
 PLATFORMS = {
@@ -56,3 +58,7 @@ def test_a_new_pixel_id_shows_up_in_the_plan_as_an_update():
     plan = make_plan(specs, live)
     paths = {d.path for c in plan.changes for d in c.diffs}
     assert "pixels.linkedin" in paths
+
+
+def test_every_browser_pixel_belongs_to_a_registered_platform():
+    assert set(PIXELS) <= set(NAMES)
