@@ -1,7 +1,10 @@
-"""The ad platforms' click ids, spelled exactly as they appear in query strings.
+"""The ad platforms' click ids, spelled exactly as they appear in query strings: the one list.
 
-Shared by the redirect (which forwards them byte-for-byte and records them) and the platform
-adapters (which send them back); a plain module so neither has to import the other.
+The redirect reads them from the query whatever their case (``redirect.request``), forwards them
+byte for byte and keeps them out of the destination's own parameters (``redirect.destination``);
+the click records them (a value that is an e-mail address or a dialled number as ``<redacted>``,
+``clicks.text``); the platform modules send each back to its platform. A plain module, so the
+redirect never imports platform code.
 """
 
 PLATFORM_CLICK_IDS = (

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from chalicelib.redirect import bots
 from chalicelib.redirect.decision import Decision, choose_url, decide
-from chalicelib.redirect.request import PLATFORM_CLICK_IDS, RequestFacts, normalize_host
+from chalicelib.redirect.request import RequestFacts, normalize_host
 from chalicelib.redirect.visitor import Visitor, read_visitor
 
 __all__ = [
-    "PLATFORM_CLICK_IDS",
     "Decision",
     "RequestFacts",
     "Visitor",

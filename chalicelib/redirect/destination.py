@@ -28,8 +28,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote_plus
 
+from chalicelib.click_ids import PLATFORM_CLICK_IDS
 from chalicelib.clicks.text import kept_click_id
-from chalicelib.redirect.request import PLATFORM_CLICK_IDS, RequestFacts, normalize_host
+from chalicelib.redirect.request import RequestFacts, normalize_host
 
 UTM_FIELDS = ("source", "medium", "campaign", "term", "content")
 UTM_PARAMS = tuple(f"utm_{field}" for field in UTM_FIELDS)
