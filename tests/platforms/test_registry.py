@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
+from typing import get_args
 
 import pytest
 
+from chalicelib.config.model import Platforms
+from chalicelib.config.values import PLATFORM_NAMES
 from chalicelib.platforms import registry
 from chalicelib.platforms.platform import base_url
 
@@ -89,6 +92,18 @@ def test_registry_names_and_unknown_platform():
     )
     with pytest.raises(KeyError, match="unknown platform 'myspace'"):
         registry.platform("myspace")
+
+
+def test_the_registry_and_the_config_model_name_the_same_platforms():
+    assert tuple(Platforms.model_fields) == registry.NAMES
+    assert PLATFORM_NAMES == registry.NAMES
+
+
+def test_what_a_platform_requires_is_a_setting_of_its_config_entry(adapter):
+    annotation = Platforms.model_fields[adapter.NAME].annotation
+    (settings_class,) = [t for t in get_args(annotation) if t is not type(None)]
+    fields = set(settings_class.model_fields)
+    assert set(adapter.REQUIRED_SETTINGS) | set(adapter.SECRET_FIELDS) <= fields
 
 
 def test_too_old_event_rejected_without_sinking_the_batch(adapter):
