@@ -1,4 +1,5 @@
-"""Click events: the click id and the click record v1 the redirect puts on the stream."""
+"""Clicks: the click id, the click record v1 the redirect puts on the stream, the stream contract
+(``envelope``), publishing (``stream``) and the click index (``index``)."""
 
 from __future__ import annotations
 

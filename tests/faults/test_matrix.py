@@ -50,6 +50,7 @@ NOT_ON_A_PATH = {
     ("links/store.py", "GetItem"): "ConfigStore.get (the CLI)",
     ("links/counter.py", "GetItem"): "ClickCounter.count (tests and the CLI)",
     ("dispatch/ledger.py", "DeleteItem"): "a claim released alone after a failed batch release",
+    ("conversions/intake.py", "GetItem"): "a refused claim whose refusal returned no marker",
 }
 
 
