@@ -2,7 +2,7 @@
 
 Runs when a conversion arrives, so the clear values are never stored: ``hash_user`` turns the
 merchant's ``user`` object into hashes only, in every variant some platform needs (Google's gmail
-rule for e-mail; phone with and without ``+``). Adapters pick the variant they need.
+rule for e-mail; phone with and without ``+``). Platform modules pick the variant they need.
 
 Rules (PLATFORMS.md): a value that already is 64 hex characters is passed through lower-cased,
 never hashed twice; an empty value (after normalising) is dropped, never ``sha256("")``; a phone

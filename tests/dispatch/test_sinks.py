@@ -80,7 +80,7 @@ def test_a_dry_run_record_keeps_no_ip_in_any_form_nor_the_user_agent(name, ip):
     assert requests, f"{name} built nothing to record"
     sent = b"".join(r.data() for r in requests).decode()
     if name != "linkedin":  # the Conversions API takes no device data
-        assert ip in sent or sha(ip) in sent  # the adapter does send the IP
+        assert ip in sent or sha(ip) in sent  # the platform does send the IP
 
     s3 = FakeS3()
     recorder = DryRunRecorder(s3, "lake")

@@ -1,4 +1,4 @@
-"""What holds for every platform adapter: the shape, the window, batching, secrets."""
+"""What holds for every registered platform: the shape, the window, batching, secrets."""
 
 from __future__ import annotations
 
@@ -67,17 +67,19 @@ def secrets_for(module) -> dict[str, str]:
 
 
 @pytest.fixture(params=registry.NAMES)
-def adapter(request):
+def registered(request):
     return registry.platform(request.param)
 
 
-def test_every_adapter_has_the_same_small_shape(adapter):
-    assert adapter.NAME in registry.NAMES
-    assert isinstance(adapter.MAX_BATCH, int) and adapter.MAX_BATCH > 0
-    assert isinstance(adapter.MAX_AGE, timedelta)
-    assert isinstance(adapter.SECRET_FIELDS, tuple) and adapter.SECRET_FIELDS
-    assert callable(adapter.build_requests) and callable(adapter.classify)
-    assert adapter.build_requests([], SETTINGS[adapter.NAME], secrets_for(adapter), NOW) == ([], [])
+def test_every_platform_has_the_same_small_shape(registered):
+    assert registered.NAME in registry.NAMES
+    assert isinstance(registered.MAX_BATCH, int) and registered.MAX_BATCH > 0
+    assert isinstance(registered.MAX_AGE, timedelta)
+    assert isinstance(registered.SECRET_FIELDS, tuple) and registered.SECRET_FIELDS
+    assert callable(registered.build_requests) and callable(registered.classify)
+    assert registered.build_requests(
+        [], SETTINGS[registered.NAME], secrets_for(registered), NOW
+    ) == ([], [])
 
 
 def test_registry_names_and_unknown_platform():
@@ -99,43 +101,47 @@ def test_the_registry_and_the_config_model_name_the_same_platforms():
     assert PLATFORM_NAMES == registry.NAMES
 
 
-def test_what_a_platform_requires_is_a_setting_of_its_config_entry(adapter):
-    annotation = Platforms.model_fields[adapter.NAME].annotation
+def test_what_a_platform_requires_is_a_setting_of_its_config_entry(registered):
+    annotation = Platforms.model_fields[registered.NAME].annotation
     (settings_class,) = [t for t in get_args(annotation) if t is not type(None)]
     fields = set(settings_class.model_fields)
-    assert set(adapter.REQUIRED_SETTINGS) | set(adapter.SECRET_FIELDS) <= fields
+    assert set(registered.REQUIRED_SETTINGS) | set(registered.SECRET_FIELDS) <= fields
 
 
-def test_too_old_event_rejected_without_sinking_the_batch(adapter):
-    old = event(event_id="old", event_time=NOW - adapter.MAX_AGE - timedelta(minutes=1))
+def test_too_old_event_rejected_without_sinking_the_batch(registered):
+    old = event(event_id="old", event_time=NOW - registered.MAX_AGE - timedelta(minutes=1))
     fine = event(event_id="fine")
-    requests, rejected = adapter.build_requests(
-        [old, fine], SETTINGS[adapter.NAME], secrets_for(adapter), NOW
+    requests, rejected = registered.build_requests(
+        [old, fine], SETTINGS[registered.NAME], secrets_for(registered), NOW
     )
     assert [r.event_id for r in rejected] == ["old"]
     assert "older than" in rejected[0].reason
     assert [r.event_ids for r in requests] == [("fine",)]
 
 
-def test_future_event_rejected(adapter):
+def test_future_event_rejected(registered):
     ahead = event(event_id="ahead", event_time=NOW + timedelta(minutes=10))
-    _, rejected = adapter.build_requests([ahead], SETTINGS[adapter.NAME], secrets_for(adapter), NOW)
+    _, rejected = registered.build_requests(
+        [ahead], SETTINGS[registered.NAME], secrets_for(registered), NOW
+    )
     assert [(r.event_id, r.reason) for r in rejected] == [("ahead", "event_time is in the future")]
 
 
-def test_one_more_than_max_batch_makes_two_requests(adapter):
-    events = [event(event_id=f"e{i}") for i in range(adapter.MAX_BATCH + 1)]
-    requests, rejected = adapter.build_requests(
-        events, SETTINGS[adapter.NAME], secrets_for(adapter), NOW
+def test_one_more_than_max_batch_makes_two_requests(registered):
+    events = [event(event_id=f"e{i}") for i in range(registered.MAX_BATCH + 1)]
+    requests, rejected = registered.build_requests(
+        events, SETTINGS[registered.NAME], secrets_for(registered), NOW
     )
     assert rejected == []
-    assert [len(r.event_ids) for r in requests] == [adapter.MAX_BATCH, 1]
-    assert requests[0].event_ids[0] == "e0" and requests[1].event_ids == (f"e{adapter.MAX_BATCH}",)
+    assert [len(r.event_ids) for r in requests] == [registered.MAX_BATCH, 1]
+    assert requests[0].event_ids[0] == "e0" and requests[1].event_ids == (
+        f"e{registered.MAX_BATCH}",
+    )
 
 
-def test_secrets_only_where_the_platform_wants_them(adapter):
-    requests, _ = adapter.build_requests(
-        [event()], SETTINGS[adapter.NAME], secrets_for(adapter), NOW
+def test_secrets_only_where_the_platform_wants_them(registered):
+    requests, _ = registered.build_requests(
+        [event()], SETTINGS[registered.NAME], secrets_for(registered), NOW
     )
     [req] = requests
     assert SECRET not in json.dumps(req.body)
@@ -143,40 +149,40 @@ def test_secrets_only_where_the_platform_wants_them(adapter):
     assert SECRET in req.url or SECRET in " ".join(req.headers.values())
 
 
-def test_missing_config_rejects_all_without_leaking(adapter):
-    requests, rejected = adapter.build_requests(
-        [event(event_id="a"), event(event_id="b")], SETTINGS[adapter.NAME], {}, NOW
+def test_missing_config_rejects_all_without_leaking(registered):
+    requests, rejected = registered.build_requests(
+        [event(event_id="a"), event(event_id="b")], SETTINGS[registered.NAME], {}, NOW
     )
     assert requests == [] and [r.event_id for r in rejected] == ["a", "b"]
     assert "(secret)" in rejected[0].reason and SECRET not in rejected[0].reason
 
 
-def test_click_ids_are_sent_byte_for_byte_never_hashed(adapter):
-    requests, _ = adapter.build_requests(
-        [event()], SETTINGS[adapter.NAME], secrets_for(adapter), NOW
+def test_click_ids_are_sent_byte_for_byte_never_hashed(registered):
+    requests, _ = registered.build_requests(
+        [event()], SETTINGS[registered.NAME], secrets_for(registered), NOW
     )
     sent = json.dumps(requests[0].body)
-    own = CLICK_IDS[OWN_CLICK_ID[adapter.NAME]]
+    own = CLICK_IDS[OWN_CLICK_ID[registered.NAME]]
     assert own in sent
     assert sha(own) not in sent
 
 
-def test_ip_is_sent_clear_except_to_reddit(adapter):
-    requests, _ = adapter.build_requests(
-        [event()], SETTINGS[adapter.NAME], secrets_for(adapter), NOW
+def test_ip_is_sent_clear_except_to_reddit(registered):
+    requests, _ = registered.build_requests(
+        [event()], SETTINGS[registered.NAME], secrets_for(registered), NOW
     )
     sent = json.dumps(requests[0].body)
-    if adapter.NAME == "linkedin":
+    if registered.NAME == "linkedin":
         assert "203.0.113.7" not in sent  # LinkedIn takes no IP
-    elif adapter.NAME == "reddit":
+    elif registered.NAME == "reddit":
         assert sha("203.0.113.7") in sent and "203.0.113.7" not in sent
     else:
         assert "203.0.113.7" in sent
 
 
-def test_endpoint_replaces_scheme_host_and_port(adapter):
-    settings = {**SETTINGS[adapter.NAME], "endpoint": "http://127.0.0.1:8123/sink/"}
-    requests, _ = adapter.build_requests([event()], settings, secrets_for(adapter), NOW)
+def test_endpoint_replaces_scheme_host_and_port(registered):
+    settings = {**SETTINGS[registered.NAME], "endpoint": "http://127.0.0.1:8123/sink/"}
+    requests, _ = registered.build_requests([event()], settings, secrets_for(registered), NOW)
     assert requests[0].url.startswith("http://127.0.0.1:8123/sink/")
 
 
@@ -198,5 +204,5 @@ def test_base_url_refuses_non_http_endpoints():
         (404, b"", "permanent"),
     ],
 )
-def test_classify_status_rules_hold_everywhere(adapter, status, body, kind):
-    assert adapter.classify(status, body).kind == kind
+def test_classify_status_rules_hold_everywhere(registered, status, body, kind):
+    assert registered.classify(status, body).kind == kind
