@@ -44,7 +44,7 @@ def main() -> None:
         from moto import mock_aws
 
         from bench.stack import apply_links
-        from rebound.local import local_environment, provision
+        from infra.provision import local_environment, provision
 
         mock_aws().start()
         local_environment(provision())

@@ -56,7 +56,7 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> Non
 def moto_server() -> Iterator[dict[str, str]]:
     """A moto server in its own process with the stack and links; yields the clients' env."""
     from chalicelib.aws.clients import reset_clients
-    from rebound.local import local_environment, provision
+    from infra.provision import local_environment, provision
 
     port = free_port()
     proc = subprocess.Popen(

@@ -146,7 +146,7 @@ def moto_stack(
     from moto import mock_aws
 
     from chalicelib.aws.clients import reset_clients
-    from rebound.local import local_environment, provision
+    from infra.provision import local_environment, provision
 
     with environment(AWS_ENV):
         reset_clients()
@@ -162,7 +162,7 @@ def moto_stack(
 
 def load_app() -> Any:
     """The project's app.py with a fresh redirect handler (its clients and cache made in this environment)."""
-    from rebound.local import load_app as load
+    from infra.provision import load_app as load
 
     module = load()
     module.redirect_handler.cache_clear()

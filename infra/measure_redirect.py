@@ -71,7 +71,7 @@ def main() -> None:
     from chalicelib.aws.names import Names
     from chalicelib.links.plan import Specs, make_plan
     from chalicelib.links.store import ConfigStore
-    from rebound.local import PROJECT, load_app, local_environment, provision
+    from infra.provision import PROJECT, load_app, local_environment, provision
 
     with mock_aws():
         local_environment(provision())

@@ -22,7 +22,7 @@ def aws(monkeypatch):
     """A fresh emulated AWS account with Rebound's stack created from the production template."""
     from moto import mock_aws
 
-    from rebound.local import local_environment, provision
+    from infra.provision import local_environment, provision
 
     for key, value in AWS_ENV.items():
         monkeypatch.setenv(key, value)

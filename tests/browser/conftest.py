@@ -23,7 +23,7 @@ from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
-from rebound.local import load_app
+from infra.provision import load_app
 from tests.browser.server import serve
 
 CHROMIUM_ARGS = [

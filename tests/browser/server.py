@@ -14,7 +14,7 @@ def serve(app_module: ModuleType) -> Iterator[int]:
     from chalice.config import Config
     from chalice.local import CustomLocalChalice, LocalDevServer, create_local_server
 
-    from rebound.local import PROJECT
+    from infra.provision import PROJECT
 
     config = Config.create(chalice_stage="local", app_name="rebound", project_dir=str(PROJECT))
     app = app_module.app

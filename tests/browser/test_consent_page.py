@@ -13,7 +13,7 @@ from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
 from chalicelib.links.plan import make_plan
 from chalicelib.links.store import ConfigStore
-from rebound.local import load_app
+from infra.provision import load_app
 from tests.browser.conftest import specs
 from tests.browser.server import serve
 

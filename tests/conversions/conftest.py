@@ -13,7 +13,7 @@ from chalicelib.aws.names import Names
 from chalicelib.conversions.signature import sign
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
-from rebound.local import PROJECT, load_app
+from infra.provision import PROJECT, load_app
 
 SECRET = "whsec-go-localhost-0123456789"
 OTHER_SECRET = "whsec-shop-localhost-9876543210"

@@ -24,7 +24,7 @@ from chalicelib.clicks.envelope import kinesis_event
 from chalicelib.conversions.signature import sign
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
-from rebound.local import PROJECT
+from infra.provision import PROJECT
 from rebound.worker import sqs_event
 from tests.faults.engine import Attempt, Cell, Logs, Path
 from tests.faults.world import DOMAIN, SECRET, FakeContext, StreamCursor, World

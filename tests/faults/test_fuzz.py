@@ -22,7 +22,7 @@ from chalicelib.aws.names import Names
 from chalicelib.conversions.signature import sign
 from chalicelib.links.plan import make_plan
 from chalicelib.links.store import ConfigStore
-from rebound.local import PROJECT, load_app
+from infra.provision import PROJECT, load_app
 from tests.faults.world import DOMAIN, SECRET, SECRET_REF, world_specs
 
 FUZZ = settings(

@@ -128,7 +128,7 @@ class World:
     # --- set-up -----------------------------------------------------------------------------
 
     def build(self) -> None:
-        from rebound.local import load_app, local_environment, provision
+        from infra.provision import load_app, local_environment, provision
 
         self.outputs = provision()
         local_environment(self.outputs)

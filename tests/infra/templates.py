@@ -92,7 +92,7 @@ def local_app() -> Any:
     tests: app.py reads resource names at import, and the module stays cached for the session."""
     import os
 
-    from rebound.local import load_app
+    from infra.provision import load_app
 
     env = {"REBOUND_STAGE": "local", "REBOUND_LAKE_BUCKET": f"rebound-local-lake-{ACCOUNT}"}
     saved = {key: os.environ.get(key) for key in env}

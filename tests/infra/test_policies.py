@@ -31,7 +31,7 @@ from chalicelib.conversions.signature import sign
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
 from chalicelib.rollup import run as rollup_run
-from rebound.local import PROJECT, load_app
+from infra.provision import PROJECT, load_app
 from rebound.worker import scheduled_event, sqs_event
 from tests.infra.templates import (
     ACCOUNT,

@@ -113,7 +113,7 @@ def test_old_salts_are_destroyed(aws):
 
 
 def test_the_scheduled_shredder_destroys_yesterdays_salt(aws):
-    from rebound.local import load_app
+    from infra.provision import load_app
 
     names = Names.from_env()
     ddb = client("dynamodb")

@@ -14,8 +14,8 @@ from chalicelib.clicks.envelope import encode
 from chalicelib.rollup.hours import hour_key
 from chalicelib.rollup.metrics import hour_period
 from chalicelib.rollup.store import StatsStore
+from infra.provision import load_app
 from rebound import cli
-from rebound.local import load_app
 from rebound.worker import LocalWorker
 from tests.rollup import dataset
 

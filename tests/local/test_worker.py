@@ -9,7 +9,7 @@ import json
 from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
 from chalicelib.clicks.envelope import encode
-from rebound.local import load_app
+from infra.provision import load_app
 from rebound.worker import LocalWorker, ShardReader
 from tests.lake.factories import click
 

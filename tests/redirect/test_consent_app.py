@@ -12,7 +12,7 @@ from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
-from rebound.local import PROJECT, load_app
+from infra.provision import PROJECT, load_app
 from tests.redirect.test_interstitial_app import CHROME, clicks
 
 HOST = "go.localhost"

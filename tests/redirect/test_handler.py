@@ -21,7 +21,7 @@ from chalicelib.aws.names import Names
 from chalicelib.links.counter import ClickCounter
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
-from rebound.local import PROJECT, load_app
+from infra.provision import PROJECT, load_app
 from rebound.worker import LocalWorker
 
 CHROME = (

@@ -12,7 +12,7 @@ from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
-from rebound.local import PROJECT, load_app
+from infra.provision import PROJECT, load_app
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

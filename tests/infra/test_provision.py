@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
-from rebound.local import LOCAL_RESOURCE_TYPES, local_template
+from infra.provision import LOCAL_RESOURCE_TYPES, local_template
 from tests.infra.templates import of_type, resources
 
 
