@@ -10,8 +10,8 @@ from typing import Any
 
 from chalicelib.aws.calls import error_code
 from chalicelib.conversions.signature import HEADER, sign, verify
+from chalicelib.links.host import normalize_host
 from chalicelib.links.record import domain_key, get_doc
-from chalicelib.redirect.request import normalize_host
 from chalicelib.secrets import SecretError
 
 __all__ = ["HEADER", "SignError", "domain_secret", "header_for_domain", "sign", "verify"]

@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from chalicelib.config.yamldoc import source_text
+from chalicelib.links.host import normalize_host
 from chalicelib.links.record import REGIONS
 
 MAX_URL_LENGTH = 2048
@@ -137,8 +138,9 @@ def _slug(value: str) -> str:
     return value
 
 
-def normalize_host(value: str) -> str:
-    """`Go.Bücher.example` -> `go.xn--bcher-kva.example`; anything but a bare host is an error."""
+def _host_name(value: str) -> str:
+    """`Go.Bücher.example` -> `go.xn--bcher-kva.example`, the name requests are looked up by
+    (`normalize_host`); anything but a bare host name is an error that says what is wrong."""
     if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in value):
         raise invalid("a host name cannot contain spaces or control characters")
     if "://" in value:
@@ -149,14 +151,21 @@ def normalize_host(value: str) -> str:
         raise invalid("expected a host name only, without a user name")
     if ":" in value:
         raise invalid("expected a host name only, without a port (the port is ignored)")
-    host = value[:-1] if value.endswith(".") else value
+    host = normalize_host(value)
+    # `idna` says why a name is refused, and checks the punycode labels normalize_host takes as
+    # written (the redirect does not decode them: no stored name has a label that is not valid).
+    problem = _idna_problem(value) if host is None or "xn--" in host else None
+    if host is None or problem:
+        raise invalid(f"not a valid host name: {problem}" if problem else "not a valid host name")
+    return host
+
+
+def _idna_problem(value: str) -> str | None:
     try:
-        ascii_host = idna.encode(host, uts46=True).decode("ascii")
+        idna.encode(value[:-1] if value.endswith(".") else value, uts46=True)
     except (idna.IDNAError, UnicodeError) as exc:
-        raise invalid(f"not a valid host name: {exc}") from None
-    if len(ascii_host) > 253:
-        raise invalid("a host name is at most 253 characters long")
-    return ascii_host
+        return str(exc)
+    return None
 
 
 def check_url(value: str) -> str:
@@ -362,7 +371,7 @@ def _link_ref(value: str) -> str:
     host, sep, slug = value.partition("/")
     if not sep:
         raise invalid("expected domain/slug, e.g. go.brand.com/spring-sale")
-    return f"{normalize_host(host)}/{_slug(slug)}"
+    return f"{_host_name(host)}/{_slug(slug)}"
 
 
 def _query_value(value: Any) -> str | bool:
@@ -438,7 +447,7 @@ Digits = Annotated[str, BeforeValidator(_as_text), AfterValidator(_digits), _id_
 Host = Annotated[
     str,
     BeforeValidator(_as_text),
-    AfterValidator(normalize_host),
+    AfterValidator(_host_name),
     WithJsonSchema({"type": "string", "format": "idn-hostname"}),
 ]
 Url = Annotated[

@@ -37,8 +37,9 @@ from chalicelib.conversions.postback import FieldError, Invalid, Postback, parse
 from chalicelib.conversions.record import build_conversion, unattributed_reason
 from chalicelib.conversions.signature import HEADER, SignatureError, verify
 from chalicelib.links.cache import ConfigCache, StoreUnavailable
+from chalicelib.links.host import normalize_host
 from chalicelib.links.record import domain_key, get_doc
-from chalicelib.redirect.request import normalize_headers, normalize_host
+from chalicelib.redirect.request import normalize_headers
 from chalicelib.secrets import SecretError
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from chalicelib.redirect import bots
 from chalicelib.redirect.decision import Decision, choose_url, decide
-from chalicelib.redirect.request import RequestFacts, normalize_host
+from chalicelib.redirect.request import RequestFacts
 from chalicelib.redirect.visitor import Visitor, read_visitor
 
 __all__ = [
@@ -20,7 +20,6 @@ __all__ = [
     "Visitor",
     "choose_url",
     "decide",
-    "normalize_host",
     "read_visitor",
     "warm_up",
 ]

@@ -22,8 +22,9 @@ from html import escape
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from chalicelib.links.host import normalize_host
 from chalicelib.redirect.consent import CONSENT_COOKIE, choice_cookie
-from chalicelib.redirect.request import RequestFacts, normalize_host
+from chalicelib.redirect.request import RequestFacts
 
 CONSENT_PATH = "/_/consent"
 RETURN_FIELD, CHOICE_FIELD = "return", "choice"

@@ -30,7 +30,8 @@ from urllib.parse import quote, unquote_plus
 
 from chalicelib.click_ids import PLATFORM_CLICK_IDS
 from chalicelib.clicks.text import kept_click_id
-from chalicelib.redirect.request import RequestFacts, normalize_host
+from chalicelib.links.host import normalize_host
+from chalicelib.redirect.request import RequestFacts
 
 UTM_FIELDS = ("source", "medium", "campaign", "term", "content")
 UTM_PARAMS = tuple(f"utm_{field}" for field in UTM_FIELDS)

@@ -17,9 +17,9 @@ from urllib.parse import parse_qsl, unquote
 from chalicelib.click_ids import PLATFORM_CLICK_IDS
 from chalicelib.clicks.agent import device_hints
 from chalicelib.clicks.text import well_formed
+from chalicelib.links.host import normalize_host
 
 SLUG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 _CLICK_ID_BY_LOWER = {name.lower(): name for name in PLATFORM_CLICK_IDS}
 
@@ -73,7 +73,7 @@ class RequestFacts:
         pairs = tuple(parse_query(query))
         return cls(
             method=method_s,
-            host=normalize_host(host if host is not None else hdrs.get("host")),
+            host=normalize_host(_text(host) if host is not None else hdrs.get("host")),
             slug=parse_slug(raw_path),
             is_root=raw_path.strip("/") == "",
             query=pairs,
@@ -149,41 +149,6 @@ def is_signal_on(value: str | None) -> bool:
     """``Sec-GPC: 1`` / ``DNT: 1``. A header sent twice arrives joined (``"1, 1"``): the signal
     is on when any of its values is ``1`` (when in doubt, the visitor's privacy wins)."""
     return bool(value) and any(part.strip() == "1" for part in value.split(",")[:16])
-
-
-def normalize_host(host: Any) -> str | None:
-    """``Go.Brand.COM:443`` -> ``go.brand.com``; IDNA -> punycode; anything invalid -> None.
-
-    The same function should produce the stored domain names, so a lookup always agrees.
-    """
-    text = _text(host).strip()
-    if not text or len(text) > 300:
-        return None
-    if text.startswith("["):  # IPv6 literal, possibly with a port
-        end = text.find("]")
-        if end < 0:
-            return None
-        ip = normalize_ip(text[1:end])
-        return f"[{ip}]" if ip and ":" in ip else None
-    name, sep, port = text.rpartition(":")
-    if sep:
-        if not port.isdigit() or not port.isascii():
-            return None
-        text = name
-    text = text.rstrip(".").lower()
-    if not text:
-        return None
-    if not text.isascii():
-        try:
-            text = text.encode("idna").decode("ascii").lower()
-        except Exception:  # the codec raises UnicodeError, and worse on odd input
-            return None
-    if len(text) > 253:
-        return None
-    labels = text.split(".")
-    if not all(_LABEL_RE.fullmatch(label) for label in labels):
-        return None
-    return text
 
 
 def parse_slug(path: str) -> str | None:

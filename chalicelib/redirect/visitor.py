@@ -10,10 +10,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.clicks.agent import Agent, parse_agent
+from chalicelib.links.host import normalize_host
 from chalicelib.redirect.bots import detect_bot
 from chalicelib.redirect.consent import read_consent
 from chalicelib.redirect.identity import Salt, visitor_identity
-from chalicelib.redirect.request import RequestFacts, normalize_host
+from chalicelib.redirect.request import RequestFacts
 
 _COUNTRY_RE = re.compile(r"[A-Z]{2}")
 _LANGUAGE_RE = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")

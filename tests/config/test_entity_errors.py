@@ -37,6 +37,20 @@ DOMAIN_CASES = [
         "not a valid host name",
     ),
     (
+        "punycode that does not decode",
+        domain(name="xn--zz.example"),
+        "domains[0].name",
+        "xn--zz",
+        "not a valid host name: Invalid A-label",
+    ),
+    (
+        "hyphens in 3rd and 4th position",
+        domain(name="ab--c.example"),
+        "domains[0].name",
+        "ab--c",
+        "not a valid host name",
+    ),
+    (
         "root_url",
         domain("root_url: shop.example"),
         "domains[0].root_url",
