@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,13 +41,17 @@ class FakePlatform:
         self.received: list[Received] = []
         self._script: deque[tuple[int, bytes]] = deque()
         self.default: tuple[int, bytes] = (200, b"{}")
-        self.delay = 0.0  # seconds before answering: a slow platform
+        self.hold: threading.Event | None = None  # when given, answers wait for it: a slow platform
+        self.arrived = threading.Event()  # a request came in
+        self.answered = threading.Event()  # an answer went out
         self._lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                time.sleep(fake.delay)
+                fake.arrived.set()
+                if fake.hold is not None:
+                    fake.hold.wait(timeout=60)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 parts = urlsplit(self.path)
@@ -68,6 +71,7 @@ class FakePlatform:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                fake.answered.set()
 
             def log_message(self, *args: Any) -> None:
                 pass
