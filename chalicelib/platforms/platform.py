@@ -14,16 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from chalicelib.platforms.answers import classify_status, error_text, parse_json
 from chalicelib.platforms.event import PlatformEvent, Rejected
 from chalicelib.platforms.http import HttpRequest, Outcome
-
-if TYPE_CHECKING:
-    from datetime import datetime
 
 # Tolerated clock skew: an event up to this far ahead of our clock is sent with time = now.
 CLOCK_SKEW = timedelta(seconds=60)
