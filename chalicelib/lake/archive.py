@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -67,8 +68,8 @@ def archive_batch(
         for click_id in _write_index(dynamodb, click_index_table, chunk, sleep):
             failed.update(owners[click_id])
 
-    tasks: list[Callable[[], None]] = [lambda p=p: put(p) for p in range(len(plan.objects))]
-    tasks += [lambda c=c: index(c) for c in chunks]
+    tasks: list[Callable[[], None]] = [partial(put, p) for p in range(len(plan.objects))]
+    tasks += [partial(index, c) for c in chunks]
     _run_all(tasks)
 
     failures = sorted(
