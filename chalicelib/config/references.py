@@ -61,7 +61,11 @@ def _strings(value: Any) -> list[tuple[int, Any]]:
 
 
 def _first_seen(
-    problems: list[Problem], seen: dict[Any, int], key: Any, loc: Loc, message: str
+    problems: list[Problem],
+    seen: dict[Any, int],
+    key: Any,
+    loc: tuple[str, int, str],
+    message: str,
 ) -> None:
     """Remember where ``key`` was first defined (``loc`` is (section, index, field)); a second
     definition is a problem whose ``{where}`` points at the first."""

@@ -132,7 +132,8 @@ def _sourced(value: Any, text: str) -> Any:
     return out
 
 
-def _short(tag: str) -> str:
+def _short(tag: str | None) -> str:
+    tag = str(tag)  # a composed node always has its tag: None only in ruamel's type hints
     return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
 
 
