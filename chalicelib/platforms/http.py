@@ -19,10 +19,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-OK, RETRY, PERMANENT = "ok", "retry", "permanent"
+OK: Final = "ok"
+RETRY: Final = "retry"
+PERMANENT: Final = "permanent"
 
 DEFAULT_TIMEOUT = 10.0
 MAX_RETRY_AFTER = 60.0  # a platform asking for a longer wait gets this, at most
@@ -114,7 +116,7 @@ class TransportError(Exception):
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None  # the 3xx is returned as the answer and classified as permanent
 
 
