@@ -96,8 +96,9 @@ BOTS = [
 ]
 
 
-def click(stack, slug: str, ua: str, **headers: str) -> int:
-    """One request to the branded domain, the way a browser sends it (Host: go.localhost)."""
+def visit(stack, slug: str, ua: str, **headers: str) -> tuple[int, str | None]:
+    """One request to the branded domain, the way a browser sends it (Host: go.localhost):
+    its status and Location."""
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", stack.api_port, timeout=10)
@@ -106,9 +107,14 @@ def click(stack, slug: str, ua: str, **headers: str) -> int:
         f"/{slug}",
         headers={"Host": f"go.localhost:{stack.api_port}", "User-Agent": ua, **headers},
     )
-    status = conn.getresponse().status
+    response = conn.getresponse()
+    status, location = response.status, response.getheader("Location")
     conn.close()
-    return status
+    return status, location
+
+
+def click(stack, slug: str, ua: str, **headers: str) -> int:
+    return visit(stack, slug, ua, **headers)[0]
 
 
 def test_clicks_reach_the_lake_and_rebound_query_counts_them(stack):
@@ -144,10 +150,14 @@ def test_clicks_reach_the_lake_and_rebound_query_counts_them(stack):
 def test_no_full_ip_email_or_phone_in_the_lake_or_the_click_index(stack):
     import gzip
     import re
+    import time
+    from urllib.parse import parse_qs, urlsplit
 
     import boto3
 
-    assert click(stack, "spring-sale", CHROME, **{"X-Forwarded-For": "198.51.100.23"}) == 302
+    status, location = visit(stack, "spring-sale", CHROME, **{"X-Forwarded-For": "198.51.100.23"})
+    assert status == 302
+    (click_id,) = parse_qs(urlsplit(location or "").query)["rb_cid"]  # this test's own click
     session = boto3.session.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
     )
@@ -155,15 +165,26 @@ def test_no_full_ip_email_or_phone_in_the_lake_or_the_click_index(stack):
     s3 = session.client("s3", endpoint_url=endpoint)
     ddb = session.client("dynamodb", endpoint_url=endpoint)
     (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"] if "-lake-" in b["Name"]]
-    texts = []
-    for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
-        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-        texts.append(
-            gzip.decompress(body).decode() if obj["Key"].endswith(".gz") else body.decode()
-        )
-    texts += [json.dumps(i) for i in ddb.scan(TableName="rebound-local-click-index")["Items"]]
-    assert texts, "nothing archived yet"
-    everything = "\n".join(texts)
+
+    def lake_and_index() -> tuple[list[str], list[str]]:
+        lake = []
+        for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            lake.append(
+                gzip.decompress(body).decode() if obj["Key"].endswith(".gz") else body.decode()
+            )
+        index = [json.dumps(i) for i in ddb.scan(TableName="rebound-local-click-index")["Items"]]
+        return lake, index
+
+    deadline = time.monotonic() + 60  # a hang guard, not a measure
+    while True:
+        lake, index = lake_and_index()
+        archived = any(click_id in t for t in lake) and any(click_id in t for t in index)
+        if archived or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert archived, f"click {click_id} is not in both the lake and the click index"
+    everything = "\n".join(lake + index)
     full_ipv4 = re.findall(r"\b(?:\d{1,3}\.){3}\d{1,3}\b(?!/)", everything)
     assert [ip for ip in full_ipv4 if not ip.endswith(".0")] == []
     assert "127.0.0.1" not in everything
