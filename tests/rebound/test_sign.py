@@ -8,7 +8,15 @@ import pytest
 
 from chalicelib.conversions.signature import verify
 from rebound.sign import SignError, domain_secret, header_for_domain
+from tests.conversions import conftest as conversions_fixtures
 from tests.conversions.conftest import OTHER_SECRET, SECRET, post
+
+# The stack with the conversion domains and their secrets, and the app's HTTP client.
+stack, app_module, http = (
+    conversions_fixtures.stack,
+    conversions_fixtures.app_module,
+    conversions_fixtures.http,
+)
 
 BODY = json.dumps({"event": "lead", "event_id": "cli-1"}).encode()
 

@@ -9,6 +9,7 @@ import pytest
 from chalicelib.lake.archive import archive_batch
 from rebound import query
 from rebound.query import QueryError, list_saved, run_query, sync_lake
+from tests.lake import conftest as lake_fixtures
 from tests.lake.conftest import BUCKET, NOW, TABLE
 from tests.lake.factories import (
     click,
@@ -17,6 +18,9 @@ from tests.lake.factories import (
     conversion_envelope,
     kinesis_event,
 )
+
+# The lake's own fixtures: an empty moto account with its bucket and click-index table.
+aws, s3, dynamodb = lake_fixtures.aws, lake_fixtures.s3, lake_fixtures.dynamodb
 
 DAY1 = dt.datetime(2026, 11, 22, 23, 10, tzinfo=dt.UTC)
 H12 = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)

@@ -9,7 +9,10 @@ from click.testing import CliRunner
 
 from rebound import cli
 from rebound import stats as rb_stats
+from tests.rollup import conftest as rollup_fixtures
 from tests.rollup.dataset import NOW
+
+lake, names = rollup_fixtures.lake, rollup_fixtures.names  # the known lake on the stack
 
 
 def run(*args: str):
