@@ -14,6 +14,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from chalicelib.platforms import registry
 from rebound import target
 
 out = Console(highlight=False, soft_wrap=True)
@@ -317,7 +318,7 @@ def query(sql: str | None, saved: str | None, list_: bool, fmt: str, no_sync: bo
 @main.command("platform-requests")
 @click.option(
     "--platform",
-    type=click.Choice(["meta", "google", "tiktok", "linkedin", "pinterest", "snapchat", "reddit"]),
+    type=click.Choice(registry.NAMES),
 )
 @click.option("--last", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the full requests as JSON.")

@@ -32,10 +32,11 @@ from pydantic_core import PydanticCustomError
 from chalicelib.config.yamldoc import source_text
 from chalicelib.links.host import normalize_host
 from chalicelib.links.record import REGIONS
+from chalicelib.platforms import registry
 
 MAX_URL_LENGTH = 2048
 DEVICES = ("ios", "android", "mobile", "tablet", "desktop")
-PLATFORM_NAMES = ("meta", "tiktok", "linkedin", "google", "pinterest", "snapchat", "reddit")
+PLATFORM_NAMES = registry.NAMES  # the one list; each needs its settings class in model.py
 
 SLUG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _SSM_RE = re.compile(r"ssm:/[A-Za-z0-9_.\-/]+")
