@@ -21,7 +21,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml | check-python
 run: $(STAMP)  ## the local stack in the foreground
 	$(BIN)/rebound local
 
-test: $(STAMP) lint browser  ## lint and the whole test suite
+test: $(STAMP) lint typecheck browser  ## lint, types and the whole test suite
 	$(BIN)/pytest
 
 # `make test` runs these too. The matrix table for docs/operations.md: python -m tests.faults.matrix
@@ -51,6 +51,9 @@ scan: $(STAMP) package  ## checkov over the packaged template (package already r
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)  ## mypy over chalicelib/ (settings in pyproject.toml)
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

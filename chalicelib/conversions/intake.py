@@ -150,7 +150,7 @@ class Intake:
         now = self.now()
         host = normalize_host(headers.get("host"))
         secret = self._secret(host) if host else None
-        if secret is None:
+        if host is None or secret is None:
             log.warning("conversion postback for %s refused: no conversion secret", host)
             return _unauthorized(f"no conversion_secret is configured for {host or 'this host'}")
         try:

@@ -497,7 +497,8 @@ def _rounds(claimed: list[Pending]) -> Iterator[list[Pending]]:
     left = claimed
     while left:
         seen: set[str] = set()
-        this, later = [], []
+        this: list[Pending] = []
+        later: list[Pending] = []
         for p in left:
             (later if p.event.event_id in seen else this).append(p)
             seen.add(p.event.event_id)

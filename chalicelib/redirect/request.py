@@ -148,7 +148,7 @@ def normalize_headers(headers: Any) -> dict[str, str]:
 def is_signal_on(value: str | None) -> bool:
     """``Sec-GPC: 1`` / ``DNT: 1``. A header sent twice arrives joined (``"1, 1"``): the signal
     is on when any of its values is ``1`` (when in doubt, the visitor's privacy wins)."""
-    return bool(value) and any(part.strip() == "1" for part in value.split(",")[:16])
+    return value is not None and any(part.strip() == "1" for part in value.split(",")[:16])
 
 
 def parse_slug(path: str) -> str | None:
