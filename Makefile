@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 STAGE ?= dev
 SCAN_VENV := $(VENV)/scan
 
-.PHONY: run test faults lint format check-python browser bench bench-quick package scan clean
+.PHONY: run test faults lint typecheck format check-python browser bench bench-quick package scan clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Rebound needs Python 3.11+ (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
