@@ -1,6 +1,7 @@
-"""The redirect's pure core: request facts -> visitor -> decision. No AWS, no pydantic.
+"""The redirect: a pure core (request facts -> visitor -> decision; no AWS, no pydantic) and,
+in ``handler.py``, the I/O shell around it (the link read, the salt, the click published).
 
-Typical use, per request (the AWS glue lives in app.py and the link store)::
+Typical use of the core, per request (``RedirectHandler.handle`` does this)::
 
     facts = RequestFacts.from_request(method=..., host=..., path=..., query=..., headers=..., source_ip=...)
     visitor = read_visitor(facts, site, salt=daily_salt)
