@@ -75,3 +75,35 @@ def period_label(period: str, unit: str) -> str:
 def utc_time(text: str) -> str:
     """``2026-11-23T14:30:00Z`` -> ``2026-11-23 14:30:00 UTC``."""
     return text.replace("T", " ").replace("Z", " UTC")
+
+
+def minimum(r: Mapping[str, Any]) -> str:
+    """A destination's minimum, ``100*`` when no platform documentation confirms it."""
+    if r["minimum"] is None:
+        return NONE
+    return number(r["minimum"]) + ("" if r["confirmed"] else "*")
+
+
+def readiness(r: Mapping[str, Any]) -> str:
+    """``ready``, ``88 more needed``, or ``fell below · 88 more needed`` for an audience that was
+    ready; ``no known minimum`` for a platform without one."""
+    if r["ready"] is None:
+        return "no known minimum"
+    if r["ready"]:
+        return "ready"
+    needed = f"{r['needed']:,} more needed"
+    return f"fell below · {needed}" if r["fell_below"] else needed
+
+
+def ready_by(r: Mapping[str, Any]) -> str:
+    """The estimated date an audience becomes ready at its current rate: ``2026-12-14``;
+    ``now`` when it is, ``—`` when it does not grow."""
+    if r["ready"]:
+        return "now"
+    return r["ready_on"] or "—"
+
+
+def per_day(rate: float) -> str:
+    """An audience's growth: ``+12.5/day``, ``−3/day``, ``0/day``."""
+    text = f"{abs(rate):,.1f}".removesuffix(".0")
+    return ("+" if rate > 0 else "−" if rate < 0 else "") + text + "/day"

@@ -20,10 +20,14 @@ from rebound.figures import (
     bar_width,
     compact,
     margin,
+    minimum,
     money,
     number,
     pct,
+    per_day,
     period_label,
+    readiness,
+    ready_by,
     utc_time,
     visitors,
 )
@@ -71,6 +75,17 @@ def render_html(report: Mapping[str, Any]) -> str:
                 "chart-audiences",
                 "Unique human visitors who did not deny consent and clicked a link that feeds "
                 "the audience within its window.",
+            )
+        )
+    readiness_rows = [(a, r) for a in report["audiences"] for r in a.get("readiness") or ()]
+    if readiness_rows:
+        sections.append(
+            _card(
+                "Audience readiness",
+                _readiness_table(readiness_rows),
+                "table-readiness",
+                "Each audience's consented size against the minimum of every platform it is sent "
+                f"to. Ready by: at its growth over the last {report['rate_days']} days.",
             )
         )
     if report["platforms"]:
@@ -146,6 +161,16 @@ td.name { min-width: 14em; overflow-wrap: anywhere; }
 .bar { display: inline-block; height: 8px; border-radius: 4px; background: #4f46e5;
   vertical-align: middle; margin-right: 8px; }
 svg.spark { width: 120px; height: 28px; vertical-align: middle; }
+.progress { display: inline-block; width: 90px; height: 8px; border-radius: 4px;
+  background: #e2e8f0; vertical-align: middle; margin-right: 8px; overflow: hidden; }
+.progress i { display: block; height: 100%; background: #4f46e5; }
+tr.ready .progress i { background: #16a34a; }
+.status { font-weight: 600; white-space: nowrap; }
+tr.ready .status { color: #16a34a; }
+tr.fell { background: #fef2f2; }
+tr.fell .status { color: #dc2626; }
+.flag { display: inline-block; background: #dc2626; color: #fff; border-radius: 4px;
+  padding: 0 6px; margin-right: 6px; font-size: 12px; }
 .legend { display: flex; gap: 16px; color: #64748b; font-size: 13px; margin: 0 0 8px; }
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px;
   margin-right: 6px; vertical-align: -1px; }
@@ -416,6 +441,46 @@ def _links_table(links: Sequence[Mapping[str, Any]]) -> str:
         "<th class=num>human</th><th class=num>visitors</th><th class=num>leads</th>"
         "<th class=num>purchases</th><th class=num>revenue</th><th>trend</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>{more}"
+    )
+
+
+def _readiness_table(rows: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> str:
+    out = []
+    for a, r in rows:
+        known = r["minimum"] is not None
+        share = min(1.0, r["size"] / r["minimum"]) if known and r["minimum"] else 0.0
+        kind = "ready" if r["ready"] else "fell" if r["fell_below"] else "waiting"
+        flag = '<span class="flag">fell below</span>' if r["fell_below"] else ""
+        status = escape(readiness(r)).replace("fell below · ", "")
+        # The source is in docs/stats.md: the page links nowhere.
+        title = (
+            f"{r['counted']}, {r['window']}"
+            + ("" if r["confirmed"] else "; not confirmed by the platform's own documentation")
+            if known
+            else "Rebound knows no minimum for this platform"
+        )
+        out.append(
+            f'<tr class="{kind}"><td class="name">{escape(a["id"])}</td>'
+            f"<td>{escape(r['destination'])}</td>"
+            f'<td class="num"><span class="progress"><i style="width:{share * 100:.0f}%"></i>'
+            f"</span>{approx(r['size'], a['size_exact'])}</td>"
+            f'<td class="num" title="{escape(title)}">{escape(minimum(r))}</td>'
+            f'<td class="num">{escape(per_day(a["growth_per_day"]))}</td>'
+            f'<td class="status">{flag}{status}</td>'
+            f'<td class="num">{escape(ready_by(r))}</td></tr>'
+        )
+    unconfirmed = any(r["minimum"] is not None and not r["confirmed"] for _, r in rows)
+    note = (
+        '<p class="note">* minimum not confirmed by the platform\'s own documentation '
+        "(docs/stats.md lists every minimum with its source).</p>"
+        if unconfirmed
+        else ""
+    )
+    return (
+        "<table><thead><tr><th>audience</th><th>destination</th><th class=num>size</th>"
+        "<th class=num>minimum</th><th class=num>growth</th><th>status</th>"
+        "<th class=num>ready by</th></tr></thead>"
+        f"<tbody>{''.join(out)}</tbody></table>{note}"
     )
 
 

@@ -16,7 +16,18 @@ from typing import Any
 from chalicelib.rollup.audiences import Catalog
 from chalicelib.rollup.hours import hour_key, hours_of_day
 from chalicelib.rollup.report import StatsError, parse_since
-from rebound.figures import approx, bar_width, margin, money, number, pct, visitors
+from rebound.figures import (
+    approx,
+    bar_width,
+    margin,
+    minimum,
+    money,
+    number,
+    pct,
+    readiness,
+    ready_by,
+    visitors,
+)
 
 SPARK = "▁▂▃▄▅▆▇█"
 TABLE_ROWS = 20  # rows per table in the text output (--json has them all)
@@ -184,6 +195,7 @@ def render_text(report: Mapping[str, Any], console: Any) -> None:
             ("clicks", lambda r: number(r["clicks"])),
         ],
     )
+    render_readiness(report, console)
     table(
         "Platforms",
         report["platforms"],
@@ -196,6 +208,54 @@ def render_text(report: Mapping[str, Any], console: Any) -> None:
             ("conv.", lambda r: number(sum(r["conversions"].values()))),
         ],
     )
+
+
+def readiness_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per audience and destination, with the audience's id and whether its size is exact."""
+    return [
+        {**r, "audience": a["id"], "size_exact": a["size_exact"]}
+        for a in report["audiences"]
+        for r in a.get("readiness") or ()
+    ]
+
+
+def render_readiness(report: Mapping[str, Any], console: Any) -> None:
+    """Each audience against the minimum of every platform it is sent to."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = readiness_rows(report)
+    if not rows:
+        return
+    t = Table(
+        title=f"Audience readiness (ready by: at the growth of the last {report['rate_days']}d)",
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+    )
+    t.add_column("audience", overflow="fold", ratio=1, min_width=12)
+    t.add_column("to", no_wrap=True)
+    t.add_column("size", justify="right", no_wrap=True)
+    t.add_column("min.", justify="right", no_wrap=True)
+    t.add_column("status", no_wrap=True)
+    t.add_column("ready by", no_wrap=True)
+    for r in rows:
+        style = "green" if r["ready"] else "bold red" if r["fell_below"] else ""
+        t.add_row(
+            Text(r["audience"]),
+            Text(r["destination"]),
+            Text(approx(r["size"], r["size_exact"])),
+            Text(minimum(r)),
+            Text(("⚠ " if r["fell_below"] else "") + readiness(r), style),
+            Text(ready_by(r)),
+        )
+    if any(r["minimum"] is not None and not r["confirmed"] for r in rows):
+        t.caption = "* minimum not confirmed by the platform's own documentation (docs/stats.md)"
+    console.print()
+    console.print(t)
 
 
 # ---------------------------------------------------------------------------------------------

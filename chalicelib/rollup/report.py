@@ -8,7 +8,12 @@ prints it (text, JSON, a page with charts); anything else that serves statistics
 its own store and catalog.
 
 Audience sizes are always over each audience's own ``window_days`` (day rows, up to today),
-whatever the window says; the rest of the report is over the window.
+whatever the window says; the rest of the report is over the window. Each audience also says,
+per destination (its ``send_to``), whether its size reaches that platform's minimum
+(``readiness.MINIMUMS``), how many more it needs, and when it should get there at its current
+daily rate: its size now minus its size one window ago (``rate_days``: the window's days, at
+least one), a day. An audience the last scheduled check found ready and that is below now is
+flagged ``fell_below`` (the check's state is in the stats table).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +44,7 @@ from chalicelib.rollup.metrics import (
     sort_key,
     split_sort_key,
 )
+from chalicelib.rollup.readiness import assess, daily_rate
 
 MAX_DAYS = 400
 MAX_HOURS = 24 * 14
@@ -178,6 +184,10 @@ def collect(
     if link and not audience:
         wanted_audiences = [a for a in wanted_audiences if link in catalog.feeding(a)]
     sizes = audience_sizes(store, catalog, wanted_audiences, now)
+    rate_days = _rate_days(window)
+    before = audience_sizes(store, catalog, wanted_audiences, now - timedelta(days=rate_days))
+    previous = store.readiness() if wanted_audiences else {}
+    today = now.astimezone(UTC).date()
     audiences = []
     for a in wanted_audiences:
         e = entry(sort_key(AUDIENCE, a))
@@ -186,6 +196,11 @@ def collect(
         e["send_to"] = list(spec.get("send_to") or [])
         e["configured"] = bool(spec)
         e["links"] = catalog.feeding(a)
+        e["growth_per_day"] = daily_rate(e["size"], before[a]["size"], rate_days)
+        e["readiness"] = [
+            assess(d, e["size"], e["growth_per_day"], today, previous.get((a, d)))
+            for d in e["send_to"]
+        ]
         audiences.append(e)
     platforms = (
         []
@@ -211,6 +226,7 @@ def collect(
         ),
         "filters": {"link": link, "campaign": campaign, "audience": audience},
         "unique_visitors_error": round(sketch.relative_error(STD_DEVS), 4),
+        "rate_days": rate_days,
         "focus": focus,
         "links": links,
         "campaigns": campaigns,
@@ -251,6 +267,14 @@ def audience_sizes(
                 "size_high": math.ceil(high),
             }
     return out
+
+
+def _rate_days(window: Window) -> int:
+    """Days over which an audience's daily growth is measured: the window's, at least one (the
+    sizes come from day rows)."""
+    if window.unit == "day":
+        return len(window.periods)
+    return max(1, math.ceil(len(window.periods) / 24))
 
 
 def _campaigns(catalog: Catalog) -> set[str]:

@@ -36,6 +36,8 @@ from chalicelib.rollup.hours import (
 )
 from chalicelib.rollup.lake import Lake, LakeObject, file_etag
 from chalicelib.rollup.metrics import Stats, day_period, hour_period, merge
+from chalicelib.rollup.readiness import Check, advance, emf_line
+from chalicelib.rollup.report import audience_sizes
 from chalicelib.rollup.store import Manifest, Store
 
 log = logging.getLogger(__name__)
@@ -205,6 +207,18 @@ class Rollup:
             shutil.rmtree(workdir, ignore_errors=True)
         return report
 
+    def check_readiness(self, now: datetime | None = None) -> Check:
+        """Each configured audience against the minimum of every platform it is sent to, at
+        ``now``; the state is kept in the stats table, so that an audience that was ready and
+        fell below a minimum (its window moved on) is flagged until it is ready again."""
+        now = now or datetime.now(UTC)
+        catalog = self.catalog()
+        ids = [a["id"] for a in catalog.audiences]
+        sizes = {a: s["size"] for a, s in audience_sizes(self.store, catalog, ids, now).items()}
+        check = advance(catalog.audiences, sizes, self.store.readiness())
+        self.store.put_readiness(check.state)
+        return check
+
     def roll_day(self, day: str) -> dict[str, Stats]:
         """The day's rows, merged from its hours' rows (sketches merged, no raw data read)."""
         by_hour = self.store.read([hour_period(h) for h in hours_of_day(day)])
@@ -327,13 +341,20 @@ SAFETY_SECONDS = 60  # time left for the day rows and the last writes when the L
 
 
 def scheduled(names: Any, context: Any = None, now: datetime | None = None) -> dict[str, Any]:
-    """What the scheduled Lambda does: roll up the recent hours; returns a summary for the log."""
+    """What the scheduled Lambda does: roll up the recent hours, then check the audiences'
+    readiness and print the ``AudiencesBelowMinimum`` metric (EMF); returns a summary for the
+    log."""
     deadline = None
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining):
         deadline = time.monotonic() + remaining() / 1000 - SAFETY_SECONDS
     rollup = Rollup.for_names(names, memory_limit=memory_limit())
+    now = now or datetime.now(UTC)
     summary = rollup.run(now=now, deadline=deadline).summary()
+    check = rollup.check_readiness(now)
+    summary["below_minimum"] = check.below
+    # Alone on its line on stdout: CloudWatch Logs reads it as Embedded Metric Format.
+    print(emf_line(names.stage, len(check.below), now), flush=True)
     # Lambda's root logger passes warnings and up only: one INFO line per run, by choice.
     if log.getEffectiveLevel() > logging.INFO:
         log.setLevel(logging.INFO)

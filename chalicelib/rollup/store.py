@@ -8,6 +8,11 @@ record of what it rolled up.
 - ``pk`` = ``rollup``, ``sk`` = ``h#<hour>``: the hour's manifest (the fingerprint of the raw
   objects it was rolled up from, when, and what it counted), so that an unchanged hour is not
   rolled up again and late data is noticed.
+- ``pk`` = ``readiness``, ``sk`` = ``<audience>#<destination>``: each audience's readiness for
+  each platform it is sent to at the last scheduled check (ready, fell below, size, minimum), so
+  the next check knows what "was ready" and ``rebound stats`` can flag an audience that fell below
+  its minimum (``readiness.py``). Its own ``pk``: under ``rollup`` it would sort after the
+  manifests and be taken for the latest one.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from chalicelib.rollup.metrics import Stats, from_item, to_item
 log = logging.getLogger(__name__)
 
 MANIFEST_PK = "rollup"
+READINESS_PK = "readiness"
 WRITE_BATCH = 25  # BatchWriteItem's limit
 READ_BATCH = 100  # BatchGetItem's limit
 ATTEMPTS = 8
@@ -107,6 +113,10 @@ class Store(Protocol):
 
     def put_manifest(self, manifest: Manifest) -> None: ...
 
+    def readiness(self) -> dict[tuple[str, str], dict[str, Any]]: ...
+
+    def put_readiness(self, state: Mapping[tuple[str, str], Mapping[str, Any]]) -> None: ...
+
 
 class StatsStore:
     """The stats table through a low-level boto3 DynamoDB client."""
@@ -173,6 +183,24 @@ class StatsStore:
 
     def put_manifest(self, manifest: Manifest) -> None:
         self.ddb.put_item(TableName=self.table, Item=manifest.to_item())
+
+    # --- readiness -----------------------------------------------------------------------------
+
+    def readiness(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The last check's state: (audience, destination) -> ready, fell_below, size, minimum."""
+        return dict(readiness_from_item(i) for i in self._query(READINESS_PK, consistent=True))
+
+    def put_readiness(self, state: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
+        """Make the readiness state exactly ``state`` (pairs no longer configured are deleted)."""
+        before = {i["sk"]["S"] for i in self._query(READINESS_PK, projection="sk")}
+        items = [readiness_item(key, value) for key, value in sorted(state.items())]
+        requests = [{"PutRequest": {"Item": item}} for item in items]
+        requests += [
+            {"DeleteRequest": {"Key": {"pk": {"S": READINESS_PK}, "sk": {"S": sk}}}}
+            for sk in sorted(before - {i["sk"]["S"] for i in items})
+        ]
+        for start in range(0, len(requests), WRITE_BATCH):
+            self._write(requests[start : start + WRITE_BATCH])
 
     # --- DynamoDB --------------------------------------------------------------------------------
 
@@ -271,3 +299,39 @@ class MemoryStore:
 
     def put_manifest(self, manifest: Manifest) -> None:
         self.items[(MANIFEST_PK, f"h#{manifest.hour}")] = manifest.to_item()
+
+    def readiness(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return dict(
+            readiness_from_item(item)
+            for (pk, _), item in sorted(self.items.items())
+            if pk == READINESS_PK
+        )
+
+    def put_readiness(self, state: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
+        for key in [k for k in self.items if k[0] == READINESS_PK]:
+            del self.items[key]
+        for key, value in state.items():
+            item = readiness_item(key, value)
+            self.items[(READINESS_PK, item["sk"]["S"])] = item
+
+
+def readiness_item(key: tuple[str, str], value: Mapping[str, Any]) -> dict[str, Any]:
+    audience, destination = key
+    return {
+        "pk": {"S": READINESS_PK},
+        "sk": {"S": f"{audience}#{destination}"},
+        "ready": {"BOOL": bool(value["ready"])},
+        "fell_below": {"BOOL": bool(value["fell_below"])},
+        "size": {"N": str(int(value["size"]))},
+        "minimum": {"N": str(int(value["minimum"]))},
+    }
+
+
+def readiness_from_item(item: Mapping[str, Any]) -> tuple[tuple[str, str], dict[str, Any]]:
+    audience, _, destination = item["sk"]["S"].rpartition("#")
+    return (audience, destination), {
+        "ready": item["ready"]["BOOL"],
+        "fell_below": item["fell_below"]["BOOL"],
+        "size": int(item["size"]["N"]),
+        "minimum": int(item["minimum"]["N"]),
+    }

@@ -202,3 +202,98 @@ def test_the_html_report_renders_its_charts_in_chromium_without_any_request(repo
     sparks = boxes(page, "#table-links svg.spark")
     assert len(sparks) == len(LINKS) and all(s["w"] > 50 and s["h"] > 10 for s in sparks)
     assert page.title().startswith("Rebound · All links")
+
+
+# --- Audience readiness, for the example config ------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "links.yaml"
+BURST_DAY = -45  # a launch: 180 visitors, long out of a 30-day window by now
+DAILY_SINCE = -19  # then 3 new visitors a day, today included
+
+
+def write_example_traffic(root: Path, catalog: Catalog) -> list[str]:
+    """Clicks on every link that feeds an example audience: a burst, then a trickle."""
+    feeding = sorted({link for a in catalog.audiences for link in catalog.feeding(a["id"])})
+    days = {BURST_DAY: 180} | dict.fromkeys(range(DAILY_SINCE, 1), 3)
+    hours = []
+    for day, count in days.items():
+        date = (NOW + dt.timedelta(days=day)).date()
+        hour = dt.datetime(date.year, date.month, date.day, 11, tzinfo=dt.UTC)
+        rows = []
+        for i in range(count):
+            spec = catalog.links[feeding[i % len(feeding)]]
+            rows.append(
+                {
+                    "schema": 1,
+                    "click_id": f"{hour:%Y%m%d%H}-{i:05d}",
+                    "ts": (hour + dt.timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                    "domain": spec["domain"],
+                    "slug": spec["slug"],
+                    "campaign": spec.get("campaign"),
+                    "tags": list(spec.get("tags") or []),
+                    "visitor_id": f"d{day}-v{i}",
+                    "is_bot": False,
+                    "consent": "granted",
+                    "platforms": [],
+                }
+            )
+        _write(root, "clicks", hour, "shardId-000000000000-1.json.gz", rows)
+        hours.append(f"{hour:%Y-%m-%dT%H}")
+    return hours
+
+
+@pytest.fixture(scope="module")
+def readiness_report(tmp_path_factory) -> dict:
+    from chalicelib.config.loader import load_config
+    from chalicelib.links.plan import Specs
+
+    specs = Specs.from_config(load_config(EXAMPLE))
+    catalog = Catalog.of(audiences=specs.audiences, links=specs.links)
+    root = tmp_path_factory.mktemp("example-lake")
+    hours = write_example_traffic(root, catalog)
+    store = MemoryStore()
+    rollup = Rollup(LocalLake(root), store, catalog, workdir=tmp_path_factory.mktemp("work"))
+    assert len(rollup.run(now=NOW, hours=hours).by_status("rolled")) == len(hours)
+    # Two of the schedule's checks: after the launch, and now that it left the window.
+    rollup.check_readiness(NOW + dt.timedelta(days=DAILY_SINCE - 1))
+    rollup.check_readiness(NOW)
+    return collect(store, catalog, parse_since("7d", NOW), now=NOW)
+
+
+def test_the_report_shows_each_example_audiences_readiness(readiness_report, open_browser):
+    report = readiness_report
+    browser, loaded = open_report(open_browser, report)
+    page = browser.page
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "stats-readiness.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"\nscreenshot of the stats report with readiness: {shot}")
+    assert loaded == [] and browser.requests == [] and browser.console == []
+
+    expected = [(a, r) for a in report["audiences"] for r in a["readiness"]]
+    assert expected, "the example config sends an audience to a platform"
+    rows = page.eval_on_selector_all(
+        "#table-readiness tbody tr",
+        "trs => trs.map(tr => ({cls: tr.className, cells: [...tr.cells].map(c => c.innerText),"
+        " bar: tr.querySelector('.progress i').getBoundingClientRect().width,"
+        " track: tr.querySelector('.progress').getBoundingClientRect().width}))",
+    )
+    assert len(rows) == len(expected)
+    for row, (a, r) in zip(rows, expected, strict=True):
+        assert row["cells"][:2] == [a["id"], r["destination"]]
+        if r["minimum"]:  # the bar fills as the size nears the minimum
+            share = min(1.0, r["size"] / r["minimum"])
+            assert row["bar"] / row["track"] == pytest.approx(share, abs=0.02)
+        if r["fell_below"]:
+            assert row["cls"] == "fell" and "fell below" in row["cells"][5]
+        assert row["cells"][6] == ("now" if r["ready"] else r["ready_on"] or "—")
+
+    # pricing-visitors (meta, tiktok): 180 visitors at the launch made it ready for meta; the
+    # launch has left its 30 days, 3 visitors a day since leave 60: it fell below meta's 100.
+    (audience,) = [a for a in report["audiences"] if a["id"] == "pricing-visitors"]
+    pricing = {r["destination"]: r for r in audience["readiness"]}
+    assert audience["size"] == 60 and audience["growth_per_day"] == 3
+    assert pricing["meta"]["fell_below"] and pricing["meta"]["needed"] == 40
+    assert pricing["meta"]["ready_on"] == "2026-12-14"  # 40 more at 3 a day: 14 days
+    assert not pricing["tiktok"]["fell_below"] and pricing["tiktok"]["needed"] == 940

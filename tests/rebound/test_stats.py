@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 
 import pytest
 from click.testing import CliRunner
@@ -193,3 +195,67 @@ def test_stats_html_writes_a_self_contained_page(rolled, tmp_path):
         assert f'id="{section}"' in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in html and "<script" not in html
+
+
+@pytest.fixture
+def was_ready(rolled, names):
+    """The last scheduled check found pricing-visitors ready for meta (the known lake now has
+    only a handful of its members)."""
+    from chalicelib.aws.clients import client
+    from chalicelib.rollup.store import StatsStore
+
+    StatsStore(client("dynamodb"), names.stats_table).put_readiness(
+        {
+            ("pricing-visitors", "meta"): {
+                "ready": True,
+                "fell_below": False,
+                "size": 120,
+                "minimum": 100,
+            }
+        }
+    )
+
+
+def test_stats_json_has_each_audiences_readiness_per_destination(was_ready):
+    report = stats_json("--since", "7d")
+    assert report["rate_days"] == 7
+    audiences = {a["id"]: a for a in report["audiences"]}
+    pricing = audiences["pricing-visitors"]
+    size = pricing["size"]
+    assert 0 < size < 100
+    # Nothing before today in the known lake: all of it is growth over the 7 days.
+    assert pricing["growth_per_day"] == round(size / 7, 2)
+    meta, tiktok = pricing["readiness"]
+    assert (meta["destination"], meta["minimum"], meta["ready"]) == ("meta", 100, False)
+    assert (meta["needed"], meta["fell_below"], meta["confirmed"]) == (100 - size, True, False)
+    days = math.ceil((100 - size) / pricing["growth_per_day"])
+    assert meta["ready_on"] == (NOW.date() + dt.timedelta(days=days)).isoformat()
+    assert meta["source"].startswith("https://")
+    assert (tiktok["destination"], tiktok["minimum"], tiktok["needed"]) == (
+        "tiktok",
+        1000,
+        1000 - size,
+    )
+    assert tiktok["fell_below"] is False and tiktok["confirmed"] is True
+    assert audiences["spring-buyers"]["readiness"] == []  # sent nowhere
+
+
+def test_stats_text_shows_readiness_and_the_fell_below_flag(was_ready):
+    report = stats_json("--since", "7d")
+    size = {a["id"]: a["size"] for a in report["audiences"]}["pricing-visitors"]
+    result = run("stats", "--since", "7d")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # a wrapped cell or caption reads the same
+    assert "Audience readiness" in text
+    assert f"⚠ fell below · {100 - size} more needed" in text
+    assert f"{1000 - size:,} more needed" in text
+    assert "100*" in text and "not confirmed by the platform's own documentation" in text
+
+
+def test_stats_html_shows_readiness(was_ready, tmp_path):
+    page = tmp_path / "report.html"
+    assert run("stats", "--html", str(page)).exit_code == 0
+    html = page.read_text(encoding="utf-8")
+    assert 'id="table-readiness"' in html
+    assert '<tr class="fell">' in html and '<span class="flag">fell below</span>' in html
+    assert "https://" not in html

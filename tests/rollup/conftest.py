@@ -53,7 +53,7 @@ def stats_items(names: Names) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    rows = [i for i in items if i["pk"]["S"] != "rollup"]
+    rows = [i for i in items if i["pk"]["S"] not in ("rollup", "readiness")]
     return sorted(rows, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
 
 
