@@ -17,4 +17,5 @@ PLATFORM_CLICK_IDS = (
     "epik",  # Pinterest
     "ScCid",  # Snapchat
     "rdt_cid",  # Reddit
+    "twclid",  # X (Twitter)
 )

@@ -251,6 +251,33 @@ class RedditPlatform(_Platform):
     test_id: Identifier | None = None
 
 
+class XEvents(_Model):
+    """The X event (its ID in Events Manager: `o87ne`, or `tw-<pixel_id>-o87ne`) that each kind
+    of Rebound event is sent as; a kind without one is not sent to X."""
+
+    click: Identifier | None = None
+    lead: Identifier | None = None
+    purchase: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> XEvents:
+        if self.click is self.lead is self.purchase is None:
+            raise invalid("`events` needs at least one of click, lead, purchase")
+        return self
+
+
+class XPlatform(_Platform):
+    pixel_id: Identifier
+    """The X Pixel's base (pixel) ID, base 36, e.g. o8z6j; also loaded by `mode: pixel` links."""
+    events: XEvents
+    consumer_key: SecretRef
+    """OAuth 1.0a user context: the app's API key and secret, and the access token and secret of
+    a user with access to the ad account."""
+    consumer_secret: SecretRef
+    access_token: SecretRef
+    access_token_secret: SecretRef
+
+
 class Platforms(_Model):
     """Ad platforms that receive server-side events; credentials are references, never values."""
 
@@ -261,6 +288,7 @@ class Platforms(_Model):
     pinterest: PinterestPlatform | None = None
     snapchat: SnapchatPlatform | None = None
     reddit: RedditPlatform | None = None
+    x: XPlatform | None = None
 
     def configured(self) -> dict[str, _Platform]:
         return {name: cfg for name in PLATFORM_NAMES if (cfg := getattr(self, name)) is not None}

@@ -78,6 +78,18 @@ def _meta_ids(spec: Mapping[str, Any]) -> Ids | None:
     return {"pixel_id": pixel_id, "event": _text(spec, "page_view_event") or "PageView"}
 
 
+def _x_ids(spec: Mapping[str, Any]) -> Ids | None:
+    """The pixel id, and the click's X event as the tag names it (``tw-<pixel>-<event>``), so the
+    browser's event and the server's share event and ``conversion_id``."""
+    pixel_id = _text(spec, "pixel_id")
+    if not pixel_id:
+        return None
+    event = _text(spec.get("events") or {}, "click")
+    if event and not event.startswith("tw-"):
+        event = f"tw-{pixel_id}-{event}"
+    return {"pixel_id": pixel_id, **({"event": event} if event else {})}
+
+
 def _google_ids(spec: Mapping[str, Any]) -> Ids | None:
     """The Google tag ids: GA4 ``G-…`` and Ads ``AW-…``."""
     tags = [t for t in (_text(spec, "ga4_measurement_id"), _text(spec, "ads_tag_id")) if t]
@@ -255,6 +267,25 @@ PIXELS: dict[str, BrowserPixel] = {
             "r.callQueue=[];w.rdt('init',p.reddit.pixel_id);\n"
             "w.rdt('track','PageVisit',{conversionId:id});\n"
             "load('https://www.redditstatic.com/ads/pixel.js');}\n"
+        ),
+    ),
+    "x": BrowserPixel(
+        label="X",
+        ids=_x_ids,
+        # The script host is in X's base code; uwt.js reports to analytics.twitter.com and t.co
+        # (docs/conversions.md, "X").
+        sources=Sources(
+            script=("https://static.ads-twitter.com",),
+            img=("https://analytics.twitter.com", "https://t.co"),
+            connect=("https://analytics.twitter.com", "https://t.co"),
+        ),
+        snippet=(
+            "if(p.x){\n"
+            "if(!w.twq){var xq=w.twq=function(){xq.exe?xq.exe.apply(xq,arguments):xq.queue.push(arguments);};\n"
+            "xq.version='1.1';xq.queue=[];}\n"
+            "w.twq('config',p.x.pixel_id);\n"
+            "if(p.x.event)w.twq('event',p.x.event,{conversion_id:id});\n"
+            "load('https://static.ads-twitter.com/uwt.js');}\n"
         ),
     ),
 }

@@ -22,6 +22,7 @@ MODULES = {
     "pinterest": "chalicelib.platforms.pinterest",
     "snapchat": "chalicelib.platforms.snapchat",
     "reddit": "chalicelib.platforms.reddit",
+    "x": "chalicelib.platforms.x",
 }
 NAMES = tuple(MODULES)
 

@@ -193,7 +193,7 @@ PLATFORM_CASES = [
         platforms("  facebook: {}\n"),
         "platforms.facebook",
         "facebook",
-        "unknown key `facebook` (allowed: meta, tiktok, linkedin, google, pinterest, snapchat, reddit)",
+        "unknown key `facebook` (allowed: meta, tiktok, linkedin, google, pinterest, snapchat, reddit, x)",
     ),
     (
         "meta pixel_id",

@@ -38,6 +38,7 @@ SETTINGS = {
     "pinterest": {"ad_account_id": "549755885175", "access_token": "ssm:/p"},
     "snapchat": {"pixel_id": "a1b2-c3d4", "access_token": "ssm:/s"},
     "reddit": {"pixel_id": "a2_abc123", "access_token": "ssm:/r"},
+    "x": {"pixel_id": "o8z6j", "events": {"click": "o87ne", "purchase": "o87ng"}},
 }
 CLICK_IDS = {
     "fbclid": "IwAR2xYz",
@@ -47,6 +48,7 @@ CLICK_IDS = {
     "epik": "dj0yJnU9",
     "ScCid": "sc-123",
     "rdt_cid": "rdt-123",
+    "twclid": "tw-123",
 }
 
 

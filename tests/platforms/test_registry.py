@@ -26,6 +26,7 @@ SETTINGS = {
     "pinterest": {"ad_account_id": "5497"},
     "snapchat": {"pixel_id": "snap-px"},
     "reddit": {"pixel_id": "a2_px"},
+    "x": {"pixel_id": "o8z6j", "events": {"click": "o87ne", "purchase": "o87ng"}},
 }
 
 CLICK_IDS = {
@@ -36,6 +37,7 @@ CLICK_IDS = {
     "epik": "dj0yJnU9-Case_Sensitive",
     "ScCid": "Sc-Case_Sensitive",
     "rdt_cid": "Rdt-Case_Sensitive",
+    "twclid": "Tw-Case_Sensitive",
 }
 # Where each platform puts its own click id.
 OWN_CLICK_ID = {
@@ -46,6 +48,7 @@ OWN_CLICK_ID = {
     "pinterest": "epik",
     "snapchat": "ScCid",
     "reddit": "rdt_cid",
+    "x": "twclid",
 }
 
 
@@ -91,6 +94,7 @@ def test_registry_names_and_unknown_platform():
         "pinterest",
         "snapchat",
         "reddit",
+        "x",
     )
     with pytest.raises(KeyError, match="unknown platform 'myspace'"):
         registry.platform("myspace")
