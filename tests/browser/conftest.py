@@ -67,6 +67,14 @@ PLATFORMS = {
     },
     "snapchat": {"pixel_id": "a1b2c3d4-e5f6", "access_token": "ssm:/rebound/local/snap-token"},
     "reddit": {"pixel_id": "t2_rebound", "access_token": "ssm:/rebound/local/reddit-token"},
+    "x": {
+        "pixel_id": "o8z6j",
+        "events": {"click": "o87ne"},
+        "consumer_key": "ssm:/rebound/local/x-consumer-key",
+        "consumer_secret": "ssm:/rebound/local/x-consumer-secret",
+        "access_token": "ssm:/rebound/local/x-access-token",
+        "access_token_secret": "ssm:/rebound/local/x-access-token-secret",
+    },
 }
 
 
@@ -100,6 +108,7 @@ _QUEUED = {
     "pinterest": "window.pintrk.queue.map(function(a){return ['pintrk'].concat(a)})",
     "snapchat": "window.snaptr.queue.map(function(a){return ['snaptr'].concat([].slice.call(a))})",
     "reddit": "window.rdt.callQueue.map(function(a){return ['rdt'].concat([].slice.call(a))})",
+    "x": "window.twq.queue.map(function(a){return ['twq'].concat([].slice.call(a))})",
 }
 SCRIPTS = {  # script URL prefix -> (platform, beacon URL)
     "https://connect.facebook.net/en_US/fbevents.js": ("meta", "https://www.facebook.com/tr"),
@@ -118,6 +127,7 @@ SCRIPTS = {  # script URL prefix -> (platform, beacon URL)
     "https://s.pinimg.com/ct/core.js": ("pinterest", "https://ct.pinterest.com/v3/"),
     "https://sc-static.net/scevent.min.js": ("snapchat", "https://tr.snapchat.com/p"),
     "https://www.redditstatic.com/ads/pixel.js": ("reddit", "https://alb.reddit.com/rp.gif"),
+    "https://static.ads-twitter.com/uwt.js": ("x", "https://analytics.twitter.com/1/i/adsct"),
 }
 BEACON_HOSTS = {urlsplit(beacon).hostname for _, beacon in SCRIPTS.values()}
 PIXEL_HOSTS = {urlsplit(url).hostname for url in SCRIPTS} | BEACON_HOSTS

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.browser.conftest import BEACON_HOSTS, PLATFORMS, SCRIPTS
 
-PAGE_CALLS = ("fbq", "gtag", "ttq", "linkedin", "pintrk", "snaptr", "rdt")  # one per pixel
+PAGE_CALLS = ("fbq", "gtag", "ttq", "linkedin", "pintrk", "snaptr", "rdt", "twq")  # one per pixel
 GUARD_MS = 10_000  # how long Playwright waits for a page event before failing: a hang guard
 
 
@@ -87,6 +87,8 @@ def test_every_pixel_fires_with_the_click_id_and_the_visitor_leaves_once_they_ha
     assert ["snaptr", "track", "PAGE_VIEW", {"client_dedup_id": cid}] in calls
     assert ["rdt", "init", PLATFORMS["reddit"]["pixel_id"]] in calls
     assert ["rdt", "track", "PageVisit", {"conversionId": cid}] in calls
+    assert ["twq", "config", PLATFORMS["x"]["pixel_id"]] in calls
+    assert ["twq", "event", "tw-o8z6j-o87ne", {"conversion_id": cid}] in calls
     assert ["linkedin", PLATFORMS["linkedin"]["insight_partner_id"]] in calls
     for tag in ("G-REBOUND1", "AW-123456789"):
         assert ["gtag", "config", tag, {"rb_click_id": cid}] in calls
