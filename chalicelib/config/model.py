@@ -320,6 +320,21 @@ class Audience(_Model):
     """How long a click keeps a visitor in the audience."""
     send_to: list[Literal[PLATFORM_NAMES]] = Field(default_factory=list)  # type: ignore[valid-type]
     """Platforms that get a server-side event for each click in the audience."""
+    min_clicks: Annotated[Int, Field(ge=1)] = 1
+    """An engagement tier: a visitor joins at their Nth click within `window_days` (one event,
+    once per visitor and window) instead of at every click."""
+    exclude_converted: Bool = False
+    """An engagement tier: a visitor with a purchase attributed within `window_days` does not join."""
+
+    def spec(self) -> dict[str, Any]:
+        """As in links.yaml; the tier fields only when they make the audience a tier, so a plain
+        audience's stored record is what it was before tiers existed."""
+        out = super().spec()
+        if self.min_clicks == 1:
+            out.pop("min_clicks")
+        if not self.exclude_converted:
+            out.pop("exclude_converted")
+        return out
 
 
 # ------------------------------------------------------------------------------------ links

@@ -6,7 +6,8 @@ ledger, build the platform's requests, send them, up to ``SEND_CONCURRENCY`` at 
 retries (or record them, in dry run), settle the ledger and dead-letter what still failed.
 
 Nothing is acknowledged that was not finished. A record is a batch item failure, for Lambda to
-replay, when the config table could not be read for it, when one of its events is still in
+replay, when the config table could not be read for it, when an engagement tier's state could
+not be read or written for it (``tiers.py``), when one of its events is still in
 flight elsewhere past the deadline (a claim nobody settled: the dispatcher looks again while it
 has time, since such a claim ends with the invocation that made it), or when an event could not
 be claimed, settled or dead-lettered, or not be sent before the deadline (then its claim is
@@ -41,7 +42,7 @@ from chalicelib.clicks.envelope import (
     sequence_number,
 )
 from chalicelib.dispatch.deadline import SAFETY_SECONDS, Deadline
-from chalicelib.dispatch.events import Wanted, wanted_events
+from chalicelib.dispatch.events import Wanted, _instant, click_event, wanted_events
 from chalicelib.dispatch.ledger import (
     DEAD,
     DRY_RUN,
@@ -53,8 +54,9 @@ from chalicelib.dispatch.ledger import (
     ledger_key,
 )
 from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder, OutcomeLog, outcome_row
+from chalicelib.dispatch.tiers import Tier, TierStates, counts, is_purchase, tier_wanted
 from chalicelib.links.cache import ConfigCache
-from chalicelib.links.record import domain_key, get_doc, platform_key
+from chalicelib.links.record import audience_key, domain_key, get_doc, link_key, platform_key
 from chalicelib.platforms import registry
 from chalicelib.platforms.endpoints import endpoints_allowed
 from chalicelib.platforms.event import PlatformEvent
@@ -110,6 +112,15 @@ class ConfigView:
     def site(self, domain: str) -> dict | None:
         doc = self.cache.get(domain_key(domain), self._get)
         return (doc or {}).get("site")
+
+    def link_audiences(self, domain: str, slug: str) -> list[dict] | None:
+        """The audiences a link feeds (``{"id", "send_to"}`` each), None for no such link."""
+        doc = self.cache.get(link_key(domain, slug), self._get)
+        return None if doc is None else list(doc.get("audiences") or [])
+
+    def audience(self, audience_id: str) -> dict | None:
+        doc = self.cache.get(audience_key(audience_id), self._get)
+        return (doc or {}).get("spec")
 
 
 @dataclass
@@ -179,6 +190,7 @@ class Dispatcher:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], Any] = time.sleep,
         allow_endpoints: bool | None = None,
+        tiers: TierStates | None = None,
     ):
         self.config = config
         self.secrets = secrets
@@ -192,6 +204,14 @@ class Dispatcher:
         self.sleep = sleep
         # An `endpoint` override receives the platform's credentials: only where the stage says.
         self.allow_endpoints = endpoints_allowed() if allow_endpoints is None else allow_endpoints
+        self._tier_states = tiers
+
+    @property
+    def tiers(self) -> TierStates:
+        """Engagement tiers' state (``tiers.py``): by default in the ledger's table."""
+        if self._tier_states is None:
+            self._tier_states = TierStates(self.ledger.ddb, self.ledger.table)
+        return self._tier_states
 
     def handle(self, kinesis_event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """Lambda's entry: the partial batch response (``context``: the Lambda context)."""
@@ -232,11 +252,60 @@ class Dispatcher:
             log.warning("record %s left for the retry: config unreadable (%s)", seq, _kind(exc))
             report.fail([seq])
             return []
+        known: dict[str, Mapping[str, Any]] = {k: v for k, v in sites.items() if v}
         try:
-            return wanted_events(envelope, {k: v for k, v in sites.items() if v})
+            wanted = wanted_events(envelope, known)
         except MALFORMED as exc:
             log.warning("skipping record %s: %s", seq, type(exc).__name__)
             return []
+        try:
+            return self._tiers(envelope, known, wanted)
+        except MALFORMED as exc:
+            log.warning("record %s: tiers skipped: %s", seq, type(exc).__name__)
+            return wanted
+        except Exception as exc:  # the config or state table: throttled, down, contended
+            log.warning("record %s left for the retry: tier state (%s)", seq, _kind(exc))
+            report.fail([seq])
+            return []
+
+    def _tiers(
+        self,
+        envelope: Mapping[str, Any],
+        sites: Mapping[str, Mapping[str, Any]],
+        wanted: list[Wanted],
+    ) -> list[Wanted]:
+        """The engagement tiers' part (``tiers.py``): a click on a link that feeds a tier is
+        counted, sends the tier's event when it qualifies the visitor, and sends the plain page
+        view only to the platforms of the link's plain audiences; an attributed purchase is
+        remembered. A link without tiers: ``wanted`` as it is."""
+        if envelope.get("kind") != KIND_CLICK:
+            if is_purchase(envelope):
+                conversion = envelope["conversion"]
+                at = _instant(conversion.get("event_time") or conversion["ts"])
+                self.tiers.note_purchase(str(envelope["click"]["visitor_id"]), at)
+            return wanted
+        click = envelope["click"]
+        domain = str(click.get("domain") or "").lower()
+        entries = self.config.link_audiences(domain, str(click.get("slug") or ""))
+        tiers: list[Tier] = []
+        plain: set[str] = set()
+        for entry in entries or []:
+            tier = Tier.of(self.config.audience(str(entry["id"])))
+            if tier is None:
+                plain.update(entry.get("send_to") or [])
+            else:
+                tiers.append(tier)
+        if not tiers:
+            return wanted
+        out = [w for w in wanted if w.platform in plain]
+        if not counts(click):
+            return out
+        page_view = click_event(envelope, sites)
+        at = _instant(click["ts"])
+        for tier in tiers:
+            if self.tiers.count(tier, str(click["visitor_id"]), str(click["click_id"]), at):
+                out += tier_wanted(click, page_view, tier, domain)
+        return out
 
     # --- one platform ------------------------------------------------------------------------
 

@@ -49,11 +49,27 @@ def wanted_events(
 
 def _for_click(envelope: Mapping[str, Any], sites: Mapping[str, Mapping[str, Any]]) -> list[Wanted]:
     click = envelope.get("click") or {}
-    if click.get("is_bot") or click.get("consent") == DENIED or not click.get("platforms"):
+    event = click_event(envelope, sites)
+    if event is None:
         return []
     domain = str(click.get("domain") or "").lower()
+    platforms = set(click["platforms"])
+    if click.get("status") == PIXEL_SERVED:
+        platforms -= NO_BROWSER_DEDUP
+    return [Wanted(p, event, domain) for p in sorted(platforms)]
+
+
+def click_event(
+    envelope: Mapping[str, Any], sites: Mapping[str, Mapping[str, Any]]
+) -> PlatformEvent | None:
+    """The page view a click calls for; None for a bot, a denied click, or one that queued no
+    platform."""
+    click = envelope.get("click") or {}
+    if click.get("is_bot") or click.get("consent") == DENIED or not click.get("platforms"):
+        return None
+    domain = str(click.get("domain") or "").lower()
     consent = _consent(sites.get(domain))
-    event = PlatformEvent(
+    return PlatformEvent(
         kind=PAGE_VIEW,
         event_id=click["click_id"],  # the browser pixel uses the same id: dedup
         event_time=_instant(click["ts"]),
@@ -66,10 +82,6 @@ def _for_click(envelope: Mapping[str, Any], sites: Mapping[str, Mapping[str, Any
         consent=consent,
         visitor_id=click.get("visitor_id"),
     )
-    platforms = set(click["platforms"])
-    if click.get("status") == PIXEL_SERVED:
-        platforms -= NO_BROWSER_DEDUP
-    return [Wanted(p, event, domain) for p in sorted(platforms)]
 
 
 def _for_conversion(

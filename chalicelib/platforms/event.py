@@ -53,6 +53,9 @@ class PlatformEvent:
     country: str | None = None
     consent: Mapping[str, bool] = field(default_factory=lambda: dict(DEFAULT_CONSENT))
     visitor_id: str | None = None
+    # An engagement tier's event (``dispatch/tiers.py``): the audience it is for; its event id is
+    # ``<click id>:<audience id>``, so it never collides with the click's own page view.
+    audience: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "event_time", _utc(self.event_time))
@@ -101,6 +104,7 @@ class PlatformEvent:
             "country": self.country,
             "consent": dict(self.consent),
             "visitor_id": self.visitor_id,
+            "audience": self.audience,
         }
 
     @classmethod

@@ -8,7 +8,10 @@ What is counted where:
 - clicks: in the hour of the click (``ts``), for the link, its campaign, every audience it feeds
   (``audiences.py``), every platform it queued an event for, and the total;
 - human clicks: ``is_bot`` false; bot clicks: the rest; unique visitors: distinct ``visitor_id``
-  of human clicks; audience members: the same, less visitors who denied consent;
+  of human clicks; audience members: the same, less visitors who denied consent; an engagement
+  tier's members (``min_clicks``, ``exclude_converted``): the visitors who qualified in the hour,
+  one per tier event the dispatcher recorded (``<click id>:<tier id>``, any outcome; a visitor
+  qualifies once per window, so the window's union counts each once);
 - conversions: in the hour they arrived (``ts``), for their link, campaign, audiences and
   platforms; revenue per event and currency (values without a currency are not revenue);
 - platform events: in the hour the dispatcher recorded the outcome, for the platform, the short
@@ -22,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from chalicelib.dispatch.tiers import TIER_EVENT_SEPARATOR
 from chalicelib.lake.schema import CLICK_COLUMNS, CONVERSION_COLUMNS, sql_empty
 from chalicelib.rollup import sketch
 from chalicelib.rollup.audiences import Catalog
@@ -100,6 +104,11 @@ def aggregate(
                 r.campaign = campaign
     for platform, clicks in _platform_clicks(con).items():
         _set_clicks(row(PLATFORM, platform), clicks)
+    for tier, qualified in _tier_members(con, catalog.tiers()).items():
+        if qualified or sort_key(AUDIENCE, tier) in rows:
+            r = row(AUDIENCE, tier)
+            r.members = len(qualified)
+            r.members_sketch = sketch.build(qualified)
 
     campaigns = dict(con.execute("SELECT link, campaign FROM link_campaigns").fetchall())
     conversion_sources = {
@@ -171,6 +180,19 @@ def _platform_clicks(con: Any) -> dict[str, tuple[Any, ...]]:
     return {name: tuple(values[width * i : width * (i + 1)]) for i, name in enumerate(names)}
 
 
+def _tier_members(con: Any, tiers: Sequence[str]) -> dict[str, list[str]]:
+    """tier → the sorted ids of its events in the hour's outcomes (one per qualified visitor),
+    for every tier; empty for a tier without events."""
+    out: dict[str, list[str]] = {t: [] for t in tiers}
+    if not out:
+        return out
+    for (event_id,) in con.execute("SELECT event_id FROM tier_events ORDER BY 1").fetchall():
+        tier = event_id.rpartition(TIER_EVENT_SEPARATOR)[2]
+        if tier in out:
+            out[tier].append(event_id)
+    return out
+
+
 def _click_columns(where: str) -> list[str]:
     """The click statistics of the rows ``where`` holds: clicks, human, bots, denied (human),
     visitors, the sorted distinct visitor ids (for the sketch)."""
@@ -224,6 +246,18 @@ def _views(
         f"CREATE OR REPLACE TEMP VIEW v AS SELECT lower(domain) AS domain, "  # noqa: S608
         f"{_LINK} AS link, campaign, event, value, currency, "
         f"list_distinct(platforms) AS platforms FROM {source}"
+    )
+    # The engagement tiers' events (page views whose id is <click id>:<tier id>), once each.
+    tier_source = "(SELECT NULL::VARCHAR AS event_id, NULL::VARCHAR AS kind WHERE false)"
+    if outcomes:
+        tier_source = (
+            f"read_json({_files(outcomes)}, format = 'newline_delimited', compression = 'gzip', "
+            "columns = {'event_id': 'VARCHAR', 'kind': 'VARCHAR'}, ignore_errors = true)"
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE tier_events AS SELECT DISTINCT event_id "  # noqa: S608
+        f"FROM {tier_source} WHERE kind = 'page_view' "
+        f"AND contains(event_id, {literal(TIER_EVENT_SEPARATOR)})"
     )
     if outcomes:
         source = (

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.dispatch.tiers import is_tier
 from chalicelib.links.plan import audience_matches
 from chalicelib.links.record import KIND_AUDIENCE, KIND_LINK
 
@@ -65,6 +66,10 @@ class Catalog:
 
     def audience(self, audience_id: str) -> dict[str, Any] | None:
         return next((a for a in self.audiences if a["id"] == audience_id), None)
+
+    def tiers(self) -> list[str]:
+        """The ids of the engagement tiers (``min_clicks`` > 1 or ``exclude_converted``)."""
+        return [a["id"] for a in self.audiences if is_tier(a)]
 
     def window_days(self, audience_id: str) -> int:
         spec = self.audience(audience_id) or {}

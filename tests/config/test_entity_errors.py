@@ -409,6 +409,27 @@ AUDIENCE_CASES = [
         "must be at most 540",
     ),
     (
+        "min_clicks low",
+        "  - {id: a, match: {tags: [x]}, min_clicks: 0}\n",
+        "audiences[0].min_clicks",
+        "0}",
+        "must be at least 1",
+    ),
+    (
+        "min_clicks not a number",
+        "  - {id: a, match: {tags: [x]}, min_clicks: three}\n",
+        "audiences[0].min_clicks",
+        "three",
+        "expected a whole number",
+    ),
+    (
+        "exclude_converted not a boolean",
+        "  - {id: a, match: {tags: [x]}, exclude_converted: maybe}\n",
+        "audiences[0].exclude_converted",
+        "maybe",
+        "expected true or false",
+    ),
+    (
         "send_to unknown",
         "  - {id: a, match: {tags: [x]}, send_to: [meta, myspace]}\n",
         "audiences[0].send_to[1]",

@@ -127,6 +127,32 @@ def test_minimal_domain_and_audience_specs():
         "window_days": 30,
         "send_to": [],
     }
+    assert config.audiences[0].min_clicks == 1
+    assert config.audiences[0].exclude_converted is False
+
+
+def test_design_example_engagement_tier():
+    """A tier's spec keeps its fields; a plain audience's spec is what it was before tiers."""
+    config = load_config(DESIGN_EXAMPLE)
+    plain, hot = config.audiences
+    assert "min_clicks" not in plain.spec() and "exclude_converted" not in plain.spec()
+    assert hot.spec() == {
+        "id": "hot-pricing",
+        "match": {"tags": ["pricing"]},
+        "window_days": 7,
+        "min_clicks": 3,
+        "exclude_converted": True,
+        "send_to": ["meta", "tiktok"],
+    }
+
+
+def test_schema_describes_the_tier_fields():
+    from chalicelib.config.model import Audience
+
+    props = Audience.model_json_schema()["properties"]
+    assert props["min_clicks"]["minimum"] == 1 and props["min_clicks"]["default"] == 1
+    assert props["exclude_converted"]["default"] is False
+    assert "tier" in props["min_clicks"]["description"]
 
 
 def test_platform_specs_only_lists_configured_platforms_with_defaults():

@@ -40,8 +40,11 @@ def configure(
     meta_extra: dict | None = None,
     google_url: str | None = None,
     domains: tuple[str, ...] = (DOMAIN,),
+    audiences: list[dict] | None = None,
+    links: list[dict] | None = None,
 ) -> None:
-    """The config table holds the domains and meta + tiktok (+ GA4) pointed at the fakes."""
+    """The config table holds the domains and meta + tiktok (+ GA4) pointed at the fakes (and
+    ``audiences`` and ``links`` when given)."""
     meta, tiktok = fakes
     ssm = client("ssm")
     ssm.put_parameter(Name="/t/meta", Value=META_TOKEN, Type="SecureString", Overwrite=True)
@@ -85,6 +88,8 @@ def configure(
             for name in domains
         ],
         platforms=platforms,
+        audiences=audiences or [],
+        links=links or [],
     )
     store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
     store.write(make_plan(specs, store.read_all()).writes())

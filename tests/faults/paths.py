@@ -413,8 +413,9 @@ class DispatchState:
 
 class Dispatcher(Path):
     """A Kinesis batch (a human click, an attributed purchase, a stale click) to two fake
-    platforms on 127.0.0.1: config reads, credentials, ledger claims and settlements, the
-    requests, the DLQ, the outcome log."""
+    platforms on 127.0.0.1: config reads, credentials, the engagement tier's state (the click
+    counted, the purchase remembered), ledger claims and settlements, the requests, the DLQ, the
+    outcome log."""
 
     name = "dispatcher"
     promise = "every event sent once or dead-lettered with its reason; none sent twice"
@@ -432,6 +433,7 @@ class Dispatcher(Path):
         event = shard_records([human, conversion, stale], first_seq=10_000 * n)
         roles = {
             human["click"]["click_id"]: "click",
+            f"{human['click']['click_id']}:warm": "tier",  # the tier's one event (its 1st click)
             order: "conversion",
             conversion["conversion"]["conversion_id"]: "conversion",
             stale["click"]["click_id"]: "stale",

@@ -72,7 +72,17 @@ def world_specs(meta_url: str, tiktok_url: str) -> Specs:
                 "dry_run": False,
             },
         },
-        audiences=[{"id": "buyers", "match": {"tags": ["sale"]}, "send_to": ["meta", "tiktok"]}],
+        audiences=[
+            {"id": "buyers", "match": {"tags": ["sale"]}, "send_to": ["meta", "tiktok"]},
+            # An engagement tier (dispatch/tiers.py): its state reads and writes are on the path.
+            {
+                "id": "warm",
+                "match": {"tags": ["sale"]},
+                "window_days": 7,
+                "exclude_converted": True,
+                "send_to": ["meta"],
+            },
+        ],
         links=[
             {**link, "slug": "sale", "url": "https://shop.example/sale"},
             {**link, "slug": "capped", "url": "https://shop.example/capped", "max_clicks": 10**9},

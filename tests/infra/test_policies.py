@@ -311,7 +311,11 @@ def app_module(aws, fake_meta):
                 "access_token": "secretsmanager:rebound/local/tiktok-token",
             },
         },
-        audiences=[{"id": "buyers", "match": {"tags": ["sale"]}, "send_to": ["meta", "tiktok"]}],
+        audiences=[
+            {"id": "buyers", "match": {"tags": ["sale"]}, "send_to": ["meta", "tiktok"]},
+            # An engagement tier: the dispatcher reads and writes its state (not at 1 click yet).
+            {"id": "warm", "match": {"tags": ["sale"]}, "min_clicks": 2, "send_to": ["meta"]},
+        ],
         links=[link, {**link, "domain": "shop.localhost"}],
     )
     store = ConfigStore(client("dynamodb"), names.links_table)
@@ -456,6 +460,7 @@ def test_dispatcher_policy_covers_ledger_dead_letters_and_records_exactly(
 ):
     record = lake_click(datetime.now(UTC), platforms=["meta", "tiktok"], consent="not_required")
     record["domain"] = "go.localhost"
+    record["slug"] = "capped"  # a link that feeds a tier: the dispatcher counts the click
     event = stream_batch(encode(click_envelope(record)))
     with recorder.recording() as calls:
         result = app_module.dispatcher(event, None)
