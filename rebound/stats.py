@@ -236,12 +236,12 @@ def render_readiness(report: Mapping[str, Any], console: Any) -> None:
         pad_edge=False,
         show_edge=False,
     )
-    t.add_column("audience", overflow="fold", ratio=1, min_width=12)
+    t.add_column("audience", overflow="fold", ratio=1, min_width=10)
     t.add_column("to", no_wrap=True)
     t.add_column("size", justify="right", no_wrap=True)
     t.add_column("min.", justify="right", no_wrap=True)
     t.add_column("status", no_wrap=True)
-    t.add_column("ready by", no_wrap=True)
+    t.add_column("ready by", no_wrap=True, min_width=10)  # a whole date, even at 80 columns
     for r in rows:
         style = "green" if r["ready"] else "bold red" if r["fell_below"] else ""
         t.add_row(
