@@ -129,9 +129,9 @@ def desired_docs(specs: Specs) -> dict[str, tuple[str, str, dict[str, Any]]]:
     for a in specs.audiences:
         out[audience_key(a["id"])] = (KIND_AUDIENCE, a["id"], {"spec": a})
     for link in specs.links:
-        audiences = [
+        audiences = [  # by id: the doc does not depend on the order of the file (or export)
             {"id": a["id"], "send_to": list(a.get("send_to") or [])}
-            for a in specs.audiences
+            for a in sorted(specs.audiences, key=lambda a: a["id"])
             if audience_matches(a, link)
         ]
         doc = {
