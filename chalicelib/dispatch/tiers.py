@@ -46,6 +46,7 @@ from typing import Any
 
 from chalicelib.clicks.envelope import DENIED
 from chalicelib.dispatch.events import Wanted
+from chalicelib.links.plan import is_tier
 from chalicelib.platforms.event import PURCHASE, PlatformEvent
 
 TIER_PREFIX = "tier#"
@@ -54,11 +55,6 @@ CONVERTED_PREFIX = "converted#"
 KEEP_CLICKS = 20  # click ids a visitor's state remembers, for replays (at least min_clicks)
 MAX_WINDOW_DAYS = 540  # the config's longest window_days: how long a purchase is remembered
 ATTEMPTS = 5  # reads and conditional writes of one state item before the record is retried
-
-
-def is_tier(spec: Mapping[str, Any]) -> bool:
-    """Whether an audience spec is an engagement tier (else every click of it sends)."""
-    return int(spec.get("min_clicks") or 1) > 1 or bool(spec.get("exclude_converted"))
 
 
 class TierContention(Exception):
@@ -78,7 +74,7 @@ class Tier:
     @classmethod
     def of(cls, spec: Mapping[str, Any] | None) -> Tier | None:
         """The tier an audience spec describes, or None for a plain audience (every click)."""
-        if not spec or not is_tier(spec):
+        if not spec or not is_tier(dict(spec)):
             return None
         return cls(
             id=str(spec["id"]),

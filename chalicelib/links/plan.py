@@ -100,6 +100,12 @@ class Plan:
         return [c.write() for c in self.changes]
 
 
+def is_tier(audience: dict[str, Any]) -> bool:
+    """An engagement tier (``min_clicks`` > 1 or ``exclude_converted``): the dispatcher sends its
+    event once, when a visitor qualifies (``dispatch/tiers.py``), not at every click."""
+    return int(audience.get("min_clicks") or 1) > 1 or bool(audience.get("exclude_converted"))
+
+
 def audience_matches(audience: dict[str, Any], link: dict[str, Any]) -> bool:
     """Every criterion given in `match` must hold; within one criterion, any listed value will do."""
     match = audience.get("match") or {}
@@ -140,8 +146,10 @@ def desired_docs(specs: Specs) -> dict[str, tuple[str, str, dict[str, Any]]]:
             "audiences": audiences,
         }
         if link.get("mode") == "pixel":
-            # The browser pixels' public ids, so the interstitial needs no other read.
-            send_to = [name for a in audiences for name in a["send_to"]]
+            # The browser pixels' public ids, so the interstitial needs no other read. Not for
+            # an engagement tier's platforms: a pixel fires at every visit, a tier's event once.
+            tiers = {a["id"] for a in specs.audiences if is_tier(a)}
+            send_to = [name for a in audiences if a["id"] not in tiers for name in a["send_to"]]
             doc["pixels"] = pixels_for(specs.platforms, send_to)
         label = f"{link['domain']}/{link['slug']}"
         out[link_key(link["domain"], link["slug"])] = (KIND_LINK, label, doc)

@@ -16,8 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.dispatch.tiers import is_tier
-from chalicelib.links.plan import audience_matches
+from chalicelib.links.plan import audience_matches, is_tier
 from chalicelib.links.record import KIND_AUDIENCE, KIND_LINK
 
 DEFAULT_WINDOW_DAYS = 30

@@ -62,3 +62,16 @@ def test_a_new_pixel_id_shows_up_in_the_plan_as_an_update():
 
 def test_every_browser_pixel_belongs_to_a_registered_platform():
     assert set(PIXELS) <= set(NAMES)
+
+
+def test_a_pixel_link_loads_no_browser_pixel_for_an_engagement_tier():
+    """A pixel fires at every visit; a tier (min_clicks, exclude_converted) sends its one event
+    from the server when a visitor qualifies (dispatch/tiers.py)."""
+    tier = {"id": "t", "match": {"tags": ["x"]}, "min_clicks": 3, "send_to": ["reddit", "meta"]}
+    specs = Specs(
+        domains=[DOMAIN], platforms=PLATFORMS, audiences=[*AUDIENCES[:1], tier],
+        links=[link("p", "pixel")],
+    )  # fmt: skip
+    doc = desired_docs(specs)[link_key("go.localhost", "p")][2]
+    assert set(doc["pixels"]) == {"meta", "tiktok"}  # meta: from the plain audience "a"
+    assert [a["id"] for a in doc["audiences"]] == ["a", "t"]
