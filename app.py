@@ -8,6 +8,7 @@ from chalice import Chalice, Rate, Response
 from chalicelib import redirect
 from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names, link_cache_ttl
+from chalicelib.clicks import after_response
 
 app = Chalice(app_name="rebound")
 NAMES = Names.from_env()
@@ -29,6 +30,7 @@ def redirect_handler():
         stream=NAMES.clicks_stream,
         fallback_queue=NAMES.clicks_fallback_queue,
         cache_ttl=link_cache_ttl(),
+        held=after_response.HELD if PUBLISH_AFTER_RESPONSE else None,
     )
 
 
@@ -37,9 +39,16 @@ def _is_api_function() -> bool:
     return name is None or name == f"rebound-{NAMES.stage}"
 
 
+PUBLISH_AFTER_RESPONSE = False
 if _is_api_function():
     # Build the bot matcher during init (full CPU), not on the first click.
     redirect.warm_up()
+    # The stage's REBOUND_PUBLISH_MODE: with after-response the visitor does not wait for the
+    # click to be recorded; an internal extension (on Lambda) or a thread publishes it after the
+    # response, before the next request (docs/operations.md, "Publishing after the response").
+    if after_response.mode() == after_response.AFTER_RESPONSE and after_response.start():
+        PUBLISH_AFTER_RESPONSE = True
+        app.register_middleware(after_response.middleware, "http")
     if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency":
         # Init runs before any visitor arrives: make the clients and load the user-agent parser
         # now, so that no first click pays for them.

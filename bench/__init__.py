@@ -14,6 +14,7 @@ from types import ModuleType
 # In the order they run: fast and in-process first, the load test on the local stack last.
 MODULES = (
     "redirect",
+    "after_response",
     "aws_calls",
     "cold_start",
     "memory",

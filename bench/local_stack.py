@@ -7,6 +7,9 @@ answering 302 with an empty body (bench/chalice_server.py), so the same HTTP ser
 the link, the click, moto or the worker. A Lua script counts every status, so a single non-3xx
 redirect shows. ``/_/health`` on the stack is measured too, for reference.
 
+The stack runs the stage's ``after-response`` mode: the server's thread answers and a background
+thread of the stack publishes the click right after (chalicelib/clicks/after_response.py).
+
 ``/_/health`` is not the baseline: Chalice's local server writes the headers and the body of a
 response in two sends, so on a keep-alive connection every response with a body waits for the
 client's delayed ACK (Nagle), about 40 ms; the redirect's empty body does not.
@@ -313,9 +316,13 @@ def run(*, seconds: float, connections: int, tool: str = "auto") -> Result:
     red, base, health = (_merge(loads[k]) for k in ("redirect", "baseline", "health"))
     base_name = "bare Chalice app, same local server (302, empty body)"
     result.figures += [
-        Figure("redirects per second", red.rate, "req/s", base.rate, base_name),
+        # Goals of issue 20: the stack answers first and publishes after (its after-response
+        # flusher thread), so a redirect no longer waits on moto's Kinesis.
+        Figure(
+            "redirects per second", red.rate, "req/s", base.rate, base_name, Budget(0.2, op=">=")
+        ),
         Figure("p99 latency", red.p99_ms, "ms", base.p99_ms, base_name),
-        Figure("median latency", red.p50_ms, "ms", base.p50_ms, base_name),
+        Figure("median latency", red.p50_ms, "ms", base.p50_ms, base_name, Budget(3.0)),
         Figure(
             "non-3xx responses (and socket errors)",
             red.outside(300, 399),

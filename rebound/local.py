@@ -102,6 +102,10 @@ def run_local_stack(api_port: int | None = None, links_file: Path | None = None)
     outputs = provision()
     local_environment(outputs)
     changes = apply_file(links_file or EXAMPLE)
+    # As the deployed stages: the server's thread answers, a background thread of this process
+    # publishes the click right after (chalicelib/clicks/after_response.py), so no request waits
+    # on the emulated Kinesis. REBOUND_PUBLISH_MODE=sync publishes before the answer.
+    os.environ.setdefault("REBOUND_PUBLISH_MODE", "after-response")
 
     app_module = load_app()
     worker = LocalWorker(
@@ -140,6 +144,9 @@ def run_local_stack(api_port: int | None = None, links_file: Path | None = None)
     except KeyboardInterrupt:
         pass
     finally:
+        from chalicelib.clicks import after_response
+
+        after_response.stop()  # what was answered is published before the emulation stops
         worker.stop()
         aws.stop()
         print("Rebound local stack stopped.", flush=True)

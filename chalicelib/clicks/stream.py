@@ -1,5 +1,6 @@
-"""One Kinesis PutRecord per envelope (a click or a conversion); SQS when Kinesis refuses; a
-re-publisher that drains SQS.
+"""One Kinesis PutRecord per envelope (a click or a conversion), or one PutRecords for the
+envelopes a redirect held until after its response; SQS when Kinesis refuses; a re-publisher that
+drains SQS.
 
 No click is lost: a failed PutRecord sends the same event (same click id) to the fallback queue,
 and the re-publisher puts it on the stream later. The click id is the key downstream, so an event
@@ -9,6 +10,7 @@ that reaches the stream twice (a put that timed out after it succeeded) is still
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 from chalicelib.clicks.envelope import decode, encode, partition_key
@@ -50,10 +52,74 @@ class StreamPublisher:
             )
             return "lost"
 
+    def publish_batch(self, items: list[tuple[bytes, str]]) -> Counter[str]:
+        """Encoded envelopes and their keys, in PutRecords calls of at most 500 records and
+        5 MiB; each record Kinesis refuses (or all of a call that fails) goes to the fallback
+        queue, as ``publish`` does with one. Returns how many went where ("stream",
+        "fallback", "lost"). Never raises."""
+        where: Counter[str] = Counter()
+        for chunk in _chunks(items):
+            try:
+                resp = self.kinesis.put_records(
+                    StreamName=self.stream,
+                    Records=[{"Data": data, "PartitionKey": key} for data, key in chunk],
+                )
+                results = resp.get("Records") or []
+                refused = [
+                    item
+                    for item, result in zip(chunk, results, strict=False)
+                    if result.get("ErrorCode")
+                ]
+                refused += chunk[len(results) :]  # an answer shorter than the call: not put
+                code = next((r["ErrorCode"] for r in results if r.get("ErrorCode")), None)
+            except Exception as exc:
+                refused, code = list(chunk), _code(exc)
+            where["stream"] += len(chunk) - len(refused)
+            if refused:
+                log.warning(
+                    "kinesis refused %d of %d records (%s), using the fallback queue",
+                    len(refused),
+                    len(chunk),
+                    code,
+                )
+            for data, key in refused:
+                where[self._fallback(data, key)] += 1
+        return where
+
+    def _fallback(self, data: bytes, key: str) -> str:
+        try:
+            self.sqs.send_message(QueueUrl=self.queue_url(), MessageBody=data.decode("utf-8"))
+            return "fallback"
+        except Exception as exc:
+            log.error(
+                "click %s not published: kinesis and the fallback queue failed (%s)",
+                key,
+                _code(exc),
+            )
+            return "lost"
+
     def queue_url(self) -> str:
         if self._queue_url is None:
             self._queue_url = self.sqs.get_queue_url(QueueName=self.fallback_queue)["QueueUrl"]
         return self._queue_url
+
+
+# PutRecords takes at most 500 records and 5 MiB a call (data and partition keys together).
+MAX_RECORDS = 500
+MAX_BYTES = 5 * 1024 * 1024
+
+
+def _chunks(items: list[tuple[bytes, str]]) -> list[list[tuple[bytes, str]]]:
+    chunks: list[list[tuple[bytes, str]]] = []
+    size = 0
+    for data, key in items:
+        n = len(data) + len(key.encode("utf-8"))
+        if not chunks or len(chunks[-1]) == MAX_RECORDS or size + n > MAX_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append((data, key))
+        size += n
+    return chunks
 
 
 def _code(exc: Exception) -> str:

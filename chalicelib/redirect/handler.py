@@ -1,7 +1,9 @@
 """The redirect's I/O around the pure decision: one cached GetItem in, one PutRecord out.
 
 Per request: read the link (from memory when warm; one GetItem when not), decide, publish the
-click, answer. A slow or failing store never turns into an error: a stale copy is served, and
+click, answer. With ``held`` (the stage's ``after-response`` mode) the click is handed to the
+after-response publisher instead (chalicelib/clicks/after_response.py): the visitor gets the
+answer first, the click is put on the stream right after, before the next request. A slow or failing store never turns into an error: a stale copy is served, and
 with nothing cached, the domain's fallback (or a small page).
 """
 
@@ -14,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from chalicelib.clicks import build_click, click_envelope, new_click_id
+from chalicelib.clicks.after_response import Held
+from chalicelib.clicks.envelope import encode
 from chalicelib.clicks.salt import DailySalt
 from chalicelib.clicks.stream import StreamPublisher
 from chalicelib.links.cache import ConfigCache, StoreUnavailable
@@ -46,6 +50,7 @@ class RedirectHandler:
         cache_ttl: float,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
+        held: Held | None = None,
     ):
         self.ddb = dynamodb
         self.links_table = links_table
@@ -53,6 +58,7 @@ class RedirectHandler:
         self.counter = ClickCounter(dynamodb, state_table)
         self.salt = DailySalt(dynamodb, state_table)
         self.publisher = StreamPublisher(kinesis, sqs, stream, fallback_queue)
+        self.held = held
         self.now = now
 
     def handle(
@@ -89,12 +95,18 @@ class RedirectHandler:
         click_id: str,
         now: datetime,
     ) -> None:
-        """Publish the click. Whatever fails here loses the click, never the redirect (the
-        publisher itself never raises); the log names the click and the error type only."""
+        """Publish the click, or hold it for after the response. Whatever fails here loses the
+        click, never the redirect (the publisher itself never raises); the log names the click
+        and the error type only."""
         try:
             click = build_click(decision, facts, visitor, doc, click_id=click_id, now=now)
-            if click is not None:
-                self.publisher.publish(click_envelope(click, facts), click_id)
+            if click is None:
+                return
+            envelope = click_envelope(click, facts)
+            if self.held is None:
+                self.publisher.publish(envelope, click_id)
+            else:
+                self.held.hold(self.publisher, encode(envelope), click_id)
         except Exception as exc:
             log.error("click %s not recorded: %s", click_id, type(exc).__name__)
 

@@ -41,11 +41,24 @@ def check_result(result: Result, module) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in MODULES if n != "local-stack"], ids=lambda n: n.replace("-", "_")
+    "name",
+    [n for n in MODULES if n not in ("local-stack", "after-response")],
+    ids=lambda n: n.replace("-", "_"),
 )
 def test_each_benchmark_runs_on_tiny_sizes_and_returns_well_formed_figures(name):
     module = MODULES[name]
     check_result(module.run(**module.PARAMS["tiny"]), module)
+
+
+def test_the_after_response_benchmark_runs_on_tiny_sizes_and_budgets_the_time_to_response():
+    module = MODULES["after-response"]
+    result = module.run(**module.PARAMS["tiny"])
+    check_result(result, module)
+    budgeted = [f for f in result.figures if f.budget]
+    assert [f.name for f in budgeted] == ["cache hit: time to response, after-response (median)"]
+    assert budgeted[0].baseline_name.startswith("bare Chalice function, no AWS call")
+    lost = next(f for f in result.figures if f.name.startswith("clicks lost"))
+    assert lost.value == 10_000 and lost.baseline == 0  # one click a kill in the window; sync 0
 
 
 @pytest.mark.e2e

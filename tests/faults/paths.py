@@ -171,6 +171,68 @@ class Redirect(Path):
         return f"{died}{statuses}; {', '.join(sorted(where)) or 'nothing recorded'}", problems
 
 
+class RedirectAfterResponse(Redirect):
+    """The redirect in `after-response` mode: each GET (one invocation) answers, then the click
+    it held is put with PutRecords, SQS for what Kinesis refuses, as the extension does before
+    it asks for the next invocation (chalicelib/clicks/after_response.py)."""
+
+    name = "redirect-after-response"
+    flushing = False
+    window_deaths = 0  # deaths after a response, before its flush ended
+    promise = (
+        "never a 5xx; every answered click is on the stream or in the fallback queue once the "
+        "invocation's flush ends; a process that dies in that window loses the one click it held "
+        "(the documented risk of the mode), never another"
+    )
+
+    def start(self, world: World, cell: Cell) -> RedirectState:
+        self.flushing, self.window_deaths = False, 0
+        return super().start(world, cell)
+
+    def check(self, world: World, state: RedirectState, cell: Cell) -> tuple[str, list[str]]:
+        outcome, problems = super().check(world, state, cell)
+        lost = [p for p in problems if p.endswith("is nowhere (lost)")]
+        if self.window_deaths and len(lost) <= self.window_deaths:
+            # Only the click of the invocation that died in the window, as documented.
+            problems = [p for p in problems if p not in lost and "clicks answered" not in p]
+            held = f"{len(lost)} held click lost" if lost else "nothing lost"
+            outcome += f"; died in the window after the response: {held}"
+        return outcome, problems
+
+    def invoke(self, world: World, state: RedirectState, attempt: int) -> Attempt:
+        from chalicelib.clicks import after_response
+
+        world.app.PUBLISH_AFTER_RESPONSE = True
+        world.app.redirect_handler.cache_clear()
+        answered = []
+        try:
+            while state.pending:
+                one = RedirectState([state.pending[0]], state.cursor)
+                super().invoke(world, one, attempt)  # ProcessDied: a 502, replayed
+                state.pending.pop(0)
+                state.statuses += one.statuses
+                state.click_ids += one.click_ids
+                answered += [str(s) for s in one.statuses]
+                after_response.answered()
+                self.flushing = True  # the visitor has the answer: a death now reloads nothing
+                after_response.HELD.flush()  # before the next invocation starts
+                self.flushing = False
+        finally:
+            world.app.PUBLISH_AFTER_RESPONSE = False
+            world.app.redirect_handler.cache_clear()
+        return Attempt(True, ",".join(answered))
+
+    def died(self, world: World, state: RedirectState) -> None:
+        from chalicelib.clicks import after_response
+
+        after_response.HELD.discard()  # what the dead process held; a new one holds nothing
+        if self.flushing:
+            self.window_deaths += 1
+        else:  # died in the GET: the visitor saw a 502 and reloads
+            super().died(world, state)
+        self.flushing = False
+
+
 # --- The republisher (fallback queue → stream) -----------------------------------------------------
 
 
@@ -804,6 +866,7 @@ class Apply(Path):
 
 PATHS: list[Path] = [
     Redirect(),
+    RedirectAfterResponse(),
     Republisher(),
     Postback(),
     Archiver(),

@@ -25,6 +25,7 @@ CHALICELIB = FilePath(__file__).resolve().parents[2] / "chalicelib"
 # Sites a path must reach: if discovery finds fewer, the path (not the code) is broken.
 KNOWN_SITES = {
     "redirect": {("dynamodb", "GetItem"), ("kinesis", "PutRecord"), ("dynamodb", "UpdateItem")},
+    "redirect-after-response": {("kinesis", "PutRecords"), ("sqs", "SendMessage")},
     "republisher": {("kinesis", "PutRecords")},
     "postback": {("dynamodb", "GetItem"), ("ssm", "GetParameter"), ("kinesis", "PutRecord")},
     "archiver": {("s3", "PutObject"), ("dynamodb", "BatchWriteItem")},

@@ -1,0 +1,308 @@
+"""Publish the click after the response: the redirect holds its envelope, a flusher puts what is
+held on the stream once the visitor has the answer, before the environment takes another request.
+
+- ``HELD``: one per process. The redirect ``hold``s an encoded envelope (with the publisher that
+  will put it); ``flush`` sends everything held in batched PutRecords, SQS for what Kinesis
+  refuses (``StreamPublisher.publish_batch``), and never raises.
+- ``answered()``: called when a request's answer is ready (app.py's middleware, every HTTP
+  request of the API function, a redirect or not).
+- Who flushes, by ``start()``:
+  - on Lambda, ``LambdaExtension``: an internal extension, a thread of the runtime process
+    registered through the Extensions API for INVOKE (an internal extension cannot register for
+    SHUTDOWN). For each invocation it waits until the handler has answered, flushes, and only
+    then asks for its next event; Lambda starts the next invocation (or freezes or shuts down the
+    environment) only once every extension has asked, so nothing held outlives the invocation.
+  - elsewhere (the local stack, a plain server), ``BackgroundFlusher``: a thread that flushes
+    whenever something was answered; ``close()`` flushes what is left at shutdown.
+
+What is at risk: a process killed between the answer and the end of the flush loses what it held,
+which is the one invocation's click (docs/operations.md, "Publishing after the response").
+
+Plain Python (http.client, threading, json): importing it costs the redirect's cold start nothing.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+AFTER_RESPONSE, SYNC = "after-response", "sync"
+MODES = (AFTER_RESPONSE, SYNC)
+EXTENSION_NAME = "rebound-after-response"
+API_VERSION = "2020-01-01"
+
+
+def mode(env: Any = None) -> str:
+    """``REBOUND_PUBLISH_MODE`` (a stage setting): ``after-response`` or ``sync`` (the default
+    when unset, as in the tests; a value that is neither is refused at init, not guessed)."""
+    value = (os.environ if env is None else env).get("REBOUND_PUBLISH_MODE") or SYNC
+    if value not in MODES:
+        raise ValueError(f"REBOUND_PUBLISH_MODE must be one of {', '.join(MODES)}, not {value!r}")
+    return value
+
+
+class BatchPublisher(Protocol):
+    def publish_batch(self, items: list[tuple[bytes, str]]) -> Counter[str]: ...
+
+
+class Held:
+    """The envelopes answered but not yet published, in the order they were answered."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # one flush at a time, so a flush sees all before it
+        self._items: list[tuple[BatchPublisher, bytes, str]] = []
+        self._answered = threading.Condition(threading.Lock())
+        self._answers = 0
+        self.answerer: int | None = None  # the thread that answered last (the runtime's)
+
+    def hold(self, publisher: BatchPublisher, data: bytes, key: str) -> None:
+        with self._lock:
+            self._items.append((publisher, data, key))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def flush(self) -> Counter[str]:
+        """Publish everything held (one PutRecords per publisher and 500 records). Never raises:
+        what neither Kinesis nor SQS took is logged by click id, as in sync mode."""
+        with self._flushing:
+            with self._lock:
+                items, self._items = self._items, []
+            where: Counter[str] = Counter()
+            groups: dict[int, tuple[BatchPublisher, list[tuple[bytes, str]]]] = {}
+            for publisher, data, key in items:
+                groups.setdefault(id(publisher), (publisher, []))[1].append((data, key))
+            for publisher, batch in groups.values():
+                try:
+                    where.update(publisher.publish_batch(batch))
+                except Exception as exc:  # publish_batch never raises; a bug still must not
+                    log.error("%d clicks not published: %s", len(batch), type(exc).__name__)
+                    where["lost"] += len(batch)
+            return where
+
+    def discard(self) -> int:
+        """What a process that dies now loses (tests and the fault benchmark)."""
+        with self._lock:
+            lost, self._items = len(self._items), []
+        return lost
+
+    # --- the answered signal ------------------------------------------------------------------
+
+    def answered(self) -> None:
+        with self._answered:
+            self._answers += 1
+            self.answerer = threading.get_ident()
+            self._answered.notify_all()
+
+    def wait_answered(self, seen: int, timeout: float | None) -> int:
+        """Block until more than ``seen`` requests were answered (or ``timeout``); returns the
+        count of answers so far."""
+        with self._answered:
+            self._answered.wait_for(lambda: self._answers > seen, timeout)
+            return self._answers
+
+
+HELD = Held()
+
+
+def answered() -> None:
+    """The current request's answer is ready: what it held may be published."""
+    HELD.answered()
+
+
+def middleware(event: Any, get_response: Any) -> Any:
+    """Chalice HTTP middleware: every request of the API function, whatever its route or
+    outcome, signals ``answered`` once its answer is made."""
+    try:
+        return get_response(event)
+    finally:
+        HELD.answered()
+
+
+# --- On Lambda: an internal extension ------------------------------------------------------------
+
+
+class ExtensionsAPI:
+    """The Lambda Extensions API at ``AWS_LAMBDA_RUNTIME_API`` (host:port), over plain HTTP."""
+
+    def __init__(self, address: str):
+        host, _, port = address.rpartition(":")
+        self.host, self.port = host, int(port)
+        self.identifier: str | None = None
+
+    def _request(self, method: str, path: str, body: bytes | None, headers: dict) -> tuple:
+        # No timeout: the next-event call blocks while the environment is frozen between
+        # invocations, which may be minutes.
+        conn = http.client.HTTPConnection(self.host, self.port)
+        try:
+            conn.request(method, f"/{API_VERSION}/extension/{path}", body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"extension {path}: HTTP {resp.status} {data[:200]!r}")
+            return resp, data
+        finally:
+            conn.close()
+
+    def register(self, name: str = EXTENSION_NAME) -> str:
+        body = json.dumps({"events": ["INVOKE"]}).encode()
+        resp, _ = self._request("POST", "register", body, {"Lambda-Extension-Name": name})
+        identifier = resp.getheader("Lambda-Extension-Identifier")
+        if not identifier:
+            raise RuntimeError("extension register: no Lambda-Extension-Identifier")
+        self.identifier = identifier
+        return identifier
+
+    def next_event(self) -> dict[str, Any]:
+        assert self.identifier, "register first"
+        _, data = self._request(
+            "GET", "event/next", None, {"Lambda-Extension-Identifier": self.identifier}
+        )
+        return json.loads(data or b"{}")
+
+
+class LambdaExtension:
+    """The internal extension's loop: ask for an event; on INVOKE, wait for the handler's answer,
+    flush, ask again. Registration happens in ``start`` (init), before the runtime's first
+    request for an invocation: Lambda refuses an extension that registers after that."""
+
+    def __init__(self, api: ExtensionsAPI, held: Held = HELD):
+        self.api = api
+        self.held = held
+        self.thread: threading.Thread | None = None
+        self.events: Counter[str] = Counter()
+
+    def start(self) -> LambdaExtension:
+        self.api.register()
+        self.thread = threading.Thread(target=self.run, name=EXTENSION_NAME, daemon=True)
+        self.thread.start()
+        return self
+
+    def run(self) -> None:
+        answers = self.held.wait_answered(-1, 0)  # requests answered before the first event
+        while True:
+            try:
+                event = self.api.next_event()
+            except Exception as exc:  # Lambda is gone (shutdown) or the API broke: stop asking
+                log.warning("extension: next event failed (%s); flushing and stopping", exc)
+                self.held.flush()
+                return
+            kind = str(event.get("eventType", "")).upper()
+            self.events[kind] += 1
+            if kind == "SHUTDOWN":
+                self.held.flush()
+                return
+            answers = self.held.wait_answered(answers, _seconds_left(event))
+            if self.held.answerer is not None:
+                wait_until_posted(self.held.answerer)
+            self.held.flush()
+
+
+def wait_until_posted(ident: int, bound: float = 0.05, step: float = 0.0002) -> bool:
+    """Wait until the runtime's thread ``ident`` has left the handler and is blocked (its
+    innermost frame unchanged between two looks): it is then waiting on Lambda, for the post of
+    the response to be acknowledged or for the next invocation, so the response has been sent.
+    Flushing before that would take the interpreter from the runtime while it still builds the
+    post. Bounded: a runtime that is never seen blocked is flushed after anyway."""
+    deadline = time.monotonic() + bound
+    last: tuple[int, int] | None = None
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(ident)
+        if frame is None:
+            return True
+        mark = (id(frame), frame.f_lasti)
+        if not _in_handler(frame):
+            if mark == last:
+                return True
+            last = mark
+        time.sleep(step)
+    return False
+
+
+def _in_handler(frame: Any) -> bool:
+    while frame is not None:
+        if frame.f_code is middleware.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _seconds_left(event: dict[str, Any]) -> float | None:
+    """Until the invocation's deadline (then Lambda ends it anyway): a bound on the wait for an
+    answer that never comes (a handler that hangs)."""
+    deadline = event.get("deadlineMs")
+    if not isinstance(deadline, int | float):
+        return None
+    return max(0.0, deadline / 1000 - time.time())
+
+
+# --- Elsewhere: a background thread --------------------------------------------------------------
+
+
+class BackgroundFlusher:
+    """Flushes whenever a request was answered (the local stack, tests): the server's thread
+    answers, this one publishes; ``close()`` flushes what is left and stops."""
+
+    def __init__(self, held: Held = HELD):
+        self.held = held
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="rebound-flusher", daemon=True)
+
+    def start(self) -> BackgroundFlusher:
+        self.thread.start()
+        return self
+
+    def run(self) -> None:
+        answers = self.held.wait_answered(-1, 0)
+        while not self._stop.is_set():
+            answers = self.held.wait_answered(answers, 0.5)
+            if len(self.held):
+                self.held.flush()
+
+    def close(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self.held.answered()  # wake it
+        self.thread.join(timeout)
+        self.held.flush()
+
+
+_started: LambdaExtension | BackgroundFlusher | None = None
+
+
+def start(env: Any = None) -> LambdaExtension | BackgroundFlusher | None:
+    """The flusher for this process, once: the internal extension when Lambda's runtime API is
+    there, else a background thread. None when the extension could not register: the caller
+    publishes before the response then (nothing would flush what it held)."""
+    global _started
+    if _started is None:
+        address = (os.environ if env is None else env).get("AWS_LAMBDA_RUNTIME_API")
+        try:
+            if address:
+                _started = LambdaExtension(ExtensionsAPI(address)).start()
+            else:
+                _started = BackgroundFlusher().start()
+        except Exception as exc:
+            log.error("publishing after the response is off: %s", exc)
+            return None
+    return _started
+
+
+def stop() -> None:
+    """Flush what is held and stop the background flusher (the local stack at Ctrl-C)."""
+    global _started
+    if isinstance(_started, BackgroundFlusher):
+        _started.close()
+        _started = None
+    else:
+        HELD.flush()
