@@ -1,6 +1,7 @@
 """Publishing after the response: the visitor's time to response with Kinesis at 10 ms, in a fake
-Lambda (bench/fake_lambda.py: the Runtime and Extensions APIs on 127.0.0.1, the runtime's loop
-and app.py's internal extension in this process, moto behind).
+Lambda (bench/fake_lambda.py: the Runtime and Extensions APIs on 127.0.0.1, in a child process as
+Lambda is not in the function's; the runtime's loop, app.py and its internal extension in this
+process, moto behind).
 
 Three environments, invoked in turn in blocks with the same cache-hit redirect event:
 ``after-response`` (the stage default), ``sync`` (PutRecord before the answer), and the baseline,
@@ -264,8 +265,8 @@ def run(*, n: int, block: int, warmup: int, kills: int, latency_ms: int) -> Resu
     ]
     result.notes.append(
         f"GET /{SLUG}?{QUERY} on {HOST} (a cache hit), {n} invocations a side in blocks of "
-        f"{block}, alternating; Kinesis writes delayed {latency_ms} ms. The fake Lambda, the "
-        "runtime loop and the extension share this process (and its GIL) with moto."
+        f"{block}, alternating; Kinesis writes delayed {latency_ms} ms. The fake Lambda and its "
+        "caller run in a child process; the runtime loop, the app, its extension and moto here."
     )
     result.seconds = time.perf_counter() - started
     return result
