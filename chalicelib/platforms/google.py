@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from chalicelib.platforms.answers import classify_status, clip, error_text, parse_json
 from chalicelib.platforms.event import LEAD, PAGE_VIEW, PURCHASE, PlatformEvent, Rejected
 from chalicelib.platforms.http import OK, PERMANENT, RETRY, HttpRequest, Outcome
-from chalicelib.platforms.payload import compact, epoch_us, rfc3339, sent_time
+from chalicelib.platforms.payload import compact, epoch_us, rfc3339, sent_time, tier_of
 from chalicelib.platforms.platform import (
     Item,
     Platform,
@@ -95,7 +95,7 @@ class GA4(Platform):
         return {
             "name": GA4_EVENT_NAMES.get(event.kind, event.kind),
             "timestamp_micros": epoch_us(sent_time(event, now)),
-            "params": compact({"page_location": event.source_url}),
+            "params": compact({"page_location": event.source_url, **tier_of(event)}),
         }
 
     def body(self, items: list[Item], batch: Sequence[PlatformEvent], settings: Settings) -> Item:

@@ -15,7 +15,14 @@ from urllib.parse import quote
 from chalicelib.platforms.answers import classify_status, clip, error_text, parse_json
 from chalicelib.platforms.event import LEAD, PAGE_VIEW, PURCHASE, PlatformEvent
 from chalicelib.platforms.http import OK, PERMANENT, RETRY, Outcome
-from chalicelib.platforms.payload import capi_user_data, epoch_ms, epoch_seconds, money, sent_time
+from chalicelib.platforms.payload import (
+    capi_user_data,
+    epoch_ms,
+    epoch_seconds,
+    money,
+    sent_time,
+    tier_of,
+)
 from chalicelib.platforms.platform import Item, Platform, Secrets, Settings, Target, base_url
 
 FBC_MAX_AGE = timedelta(days=90)
@@ -79,7 +86,7 @@ class Meta(Platform):
             "event_source_url": event.source_url,
             "user_data": capi_user_data(event, fbc=fbc(event, now), fbp=event.click_ids.get("fbp")),
         }
-        custom = money(event)
+        custom = {**money(event), **tier_of(event)}
         if custom:
             item["custom_data"] = custom
         if event.limited_data_use:

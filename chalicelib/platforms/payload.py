@@ -69,6 +69,12 @@ def money(event: PlatformEvent, as_text: bool = False) -> dict[str, Any]:
     return compact({"currency": event.currency, "value": value})
 
 
+def tier_of(event: PlatformEvent) -> dict[str, str]:
+    """``{"rebound_audience": id}`` for an engagement tier's event (a custom property where the
+    platform takes one, so the platform-side audience can be built per tier); else empty."""
+    return {"rebound_audience": event.audience} if event.audience else {}
+
+
 def hashed_visitor(event: PlatformEvent) -> str | None:
     """The merchant's hashed external_id, else the hashed visitor id (a first-party id)."""
     if event.user.get("external_id"):

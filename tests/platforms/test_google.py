@@ -151,6 +151,14 @@ def test_ga4_debug_endpoint_only_when_asked():
     assert "/debug/mp/collect?" in debug[0].url
 
 
+def test_an_engagement_tiers_event_names_its_audience_in_a_ga4_param():
+    tier = page_view(event_id="c1:hot-pricing", audience="hot-pricing")
+    requests, _ = google.build_requests([tier], {"ga4_measurement_id": "G-1"}, SECRETS, NOW)
+    assert requests[0].body["events"][0]["params"]["rebound_audience"] == "hot-pricing"
+    plain, _ = google.build_requests([page_view()], {"ga4_measurement_id": "G-1"}, SECRETS, NOW)
+    assert "rebound_audience" not in plain[0].body["events"][0]["params"]
+
+
 def test_ga4_groups_by_visitor_and_batches_of_25():
     same = [page_view(event_id=f"c{i}", visitor_id="v1") for i in range(26)]
     other = page_view(event_id="x", visitor_id="v2")

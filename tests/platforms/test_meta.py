@@ -122,6 +122,12 @@ def test_page_view_carries_visitor_id_as_external_id_and_no_custom_data():
     assert "custom_data" not in item
 
 
+def test_an_engagement_tiers_event_names_its_audience_in_custom_data():
+    item = meta.payload(page_view(event_id="c1:hot-pricing", audience="hot-pricing"), {}, NOW)
+    assert item["custom_data"] == {"rebound_audience": "hot-pricing"}
+    assert item["event_id"] == "c1:hot-pricing"
+
+
 def test_limited_data_use_sets_ldu_with_country_and_state_zero():
     event = make_event(consent={"limited_data_use": True})
     item = meta.payload(event, {}, NOW)
