@@ -46,7 +46,15 @@ def run_paths(names: list[str]) -> dict[str, tuple[Discovery, list[Cell]]]:
 
 
 # Rough seconds per path on one core: the split between the worker processes.
-COST = {"rollup": 60, "apply": 35, "dispatcher": 30, "postback": 15, "redirect": 10, "archiver": 6}
+COST = {
+    "rollup": 60,
+    "apply": 35,
+    "dispatcher": 30,
+    "postback": 15,
+    "redirect": 10,
+    "redirect-after-response": 10,
+    "archiver": 6,
+}
 
 
 def run_parallel(names: list[str], workers: int = 2) -> dict[str, tuple[Discovery, list[Cell]]]:
