@@ -39,18 +39,7 @@ class StreamPublisher:
             return "stream"
         except Exception as exc:
             log.warning("kinesis put failed for %s (%s), using the fallback queue", key, _code(exc))
-        try:
-            self.sqs.send_message(QueueUrl=self.queue_url(), MessageBody=data.decode("utf-8"))
-            return "fallback"
-        except Exception as exc:
-            # Both down: the click is lost. The log says which and why, never what it held (the
-            # envelope carries the IP, the user agent and whatever the visitor put in the URL).
-            log.error(
-                "click %s not published: kinesis and the fallback queue failed (%s)",
-                key,
-                _code(exc),
-            )
-            return "lost"
+        return self._fallback(data, key)
 
     def publish_batch(self, items: list[tuple[bytes, str]]) -> Counter[str]:
         """Encoded envelopes and their keys, in PutRecords calls of at most 500 records and
@@ -91,6 +80,8 @@ class StreamPublisher:
             self.sqs.send_message(QueueUrl=self.queue_url(), MessageBody=data.decode("utf-8"))
             return "fallback"
         except Exception as exc:
+            # Both down: the click is lost. The log says which and why, never what it held (the
+            # envelope carries the IP, the user agent and whatever the visitor put in the URL).
             log.error(
                 "click %s not published: kinesis and the fallback queue failed (%s)",
                 key,
