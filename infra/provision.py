@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from rebound.target import LOCAL_STAGE
+from chalicelib.aws.names import LOCAL_STAGE
 
 PROJECT = Path(__file__).resolve().parent.parent
 TEMPLATE = PROJECT / "infra" / "template.yaml"

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from chalicelib.aws.names import LOCAL_STAGE
 from infra.provision import PROJECT, STACK_NAME, load_app, local_environment, provision
 from rebound import target
 
@@ -112,13 +113,11 @@ def run_local_stack(api_port: int | None = None, links_file: Path | None = None)
         app_module, client("kinesis"), target.LOCAL_REGION, sqs=client("sqs"), chores=chores()
     )
     worker.start()
-    config = Config.create(
-        chalice_stage=target.LOCAL_STAGE, app_name="rebound", project_dir=str(PROJECT)
-    )
+    config = Config.create(chalice_stage=LOCAL_STAGE, app_name="rebound", project_dir=str(PROJECT))
     server = create_local_server(app_module.app, config, "127.0.0.1", api_port)
     print(
         f"\nRebound local stack is up.\n"
-        f"  AWS emulation  {target.local_endpoint()}  (stack {STACK_NAME}, stage {target.LOCAL_STAGE})\n"
+        f"  AWS emulation  {target.local_endpoint()}  (stack {STACK_NAME}, stage {LOCAL_STAGE})\n"
         f"  API            http://127.0.0.1:{api_port}\n"
         f"  Links          {links_file or EXAMPLE.relative_to(PROJECT)} applied ({changes} items)\n\n"
         f"Try:\n"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import socket
 
-LOCAL_STAGE = "local"
+from chalicelib.aws.names import LOCAL_STAGE
+
 LOCAL_REGION = "us-east-1"
 
 

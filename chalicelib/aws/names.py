@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from chalicelib.aws.clients import client
 
+# The stage the local stack provisions and serves (`rebound local`, tests, benchmarks).
+LOCAL_STAGE = "local"
+
 
 @dataclass(frozen=True)
 class Names:

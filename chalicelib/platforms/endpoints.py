@@ -14,12 +14,14 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from chalicelib.aws.names import LOCAL_STAGE
+
 ALLOW_ENDPOINTS_VAR = "REBOUND_ALLOW_ENDPOINTS"
 _TRUE = ("1", "true", "yes", "on")
 
 
 def _default(stage: str) -> bool:
-    return stage == "local"
+    return stage == LOCAL_STAGE
 
 
 def endpoints_allowed(env: Mapping[str, str] | None = None) -> bool:

@@ -60,3 +60,19 @@ def test_the_check_sees_the_imports_it_allows():
 def test_relative_and_nested_imports_are_resolved():
     source = "def f():\n    from . import cli\n    from .local import provision\n"
     assert {"rebound.cli", "rebound.local.provision"} <= imported_modules(source, ("rebound",))
+
+
+def test_the_product_infra_and_benchmarks_import_nothing_of_the_command_line_package():
+    """chalicelib, app.py, infra/ and bench/ stand below the CLI: not even its small modules
+    (`rebound.target`, `rebound.worker`) may be reached from there."""
+    offenders = {}
+    paths = [ROOT / "app.py"] + [
+        p for top in ("chalicelib", "infra", "bench") for p in sorted((ROOT / top).rglob("*.py"))
+    ]
+    for path in paths:
+        package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+        modules = imported_modules(path.read_text(encoding="utf-8"), package)
+        cli = {m for m in modules if m == "rebound" or m.startswith("rebound.")}
+        if cli:
+            offenders[path.relative_to(ROOT).as_posix()] = cli
+    assert offenders == {}
