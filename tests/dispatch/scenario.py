@@ -14,6 +14,7 @@ from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
 from chalicelib.clicks import new_click_id
 from chalicelib.clicks.envelope import kinesis_event
+from chalicelib.conversions.record import CLICK_FIELDS
 from chalicelib.dispatch.dispatcher import ConfigView, Dispatcher
 from chalicelib.dispatch.ledger import Ledger, ledger_key
 from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder, OutcomeLog
@@ -152,20 +153,7 @@ def conversion(click_envelope: dict | None, **overrides) -> dict:
     record.update(overrides)
     index = None
     if c:
-        index = {
-            k: c[k]
-            for k in (
-                "ts",
-                "domain",
-                "slug",
-                "click_ids",
-                "consent",
-                "platforms",
-                "visitor_id",
-                "country",
-            )
-        }
-        index["user_agent"] = UA
+        index = {**{k: c[k] for k in CLICK_FIELDS if k in c}, "user_agent": UA}
     return {
         "kind": "conversion",
         "conversion": record,

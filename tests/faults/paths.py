@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 from chalicelib.aws.clients import client
 from chalicelib.clicks import new_click_id
 from chalicelib.clicks.envelope import kinesis_event
+from chalicelib.conversions.record import CLICK_FIELDS
 from chalicelib.conversions.signature import sign
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
@@ -526,20 +527,7 @@ class Dispatcher(Path):
     @staticmethod
     def _conversion(human: dict, order: str, now: datetime) -> dict:
         c = human["click"]
-        index = {
-            k: c[k]
-            for k in (
-                "ts",
-                "domain",
-                "slug",
-                "click_ids",
-                "consent",
-                "platforms",
-                "visitor_id",
-                "country",
-            )
-        }
-        index["user_agent"] = CHROME
+        index = {**{k: c[k] for k in CLICK_FIELDS if k in c}, "user_agent": CHROME}
         return {
             "kind": "conversion",
             "conversion": {
