@@ -18,12 +18,12 @@ held on the stream once the visitor has the answer, before the environment takes
 What is at risk: a process killed between the answer and the end of the flush loses what it held,
 which is the one invocation's click (docs/operations.md, "Publishing after the response").
 
-Plain Python (http.client, threading, json): importing it costs the redirect's cold start nothing.
+Plain Python (threading, json); http.client (which loads ssl: ~30 ms) only where the extension
+talks to the Runtime API, so `import app` pays nothing for it in any mode.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
@@ -144,6 +144,8 @@ class ExtensionsAPI:
     def _request(self, method: str, path: str, body: bytes | None, headers: dict) -> tuple:
         # No timeout: the next-event call blocks while the environment is frozen between
         # invocations, which may be minutes.
+        import http.client  # on Lambda in after-response mode only: see the module docstring
+
         conn = http.client.HTTPConnection(self.host, self.port)
         try:
             conn.request(method, f"/{API_VERSION}/extension/{path}", body=body, headers=headers)
