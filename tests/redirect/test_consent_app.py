@@ -6,14 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from chalice.test import Client
 
-from chalicelib.aws.clients import client
-from chalicelib.aws.names import Names
-from chalicelib.links.plan import Specs, make_plan
-from chalicelib.links.store import ConfigStore
-from infra.provision import PROJECT, load_app
-from tests.redirect.test_interstitial_app import CHROME, clicks
+from chalicelib.links.plan import Specs
+from tests.redirect.test_interstitial_app import CHROME, clicks, serve
 
 HOST = "go.localhost"
 SPECS = Specs(
@@ -39,13 +34,7 @@ SPECS = Specs(
 
 @pytest.fixture
 def http(aws):
-    store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
-    store.write(make_plan(SPECS, store.read_all()).writes())
-    module = load_app()
-    module.redirect_handler.cache_clear()
-    with Client(module.app, stage_name="local", project_dir=str(PROJECT)) as c:
-        yield c.http
-    module.redirect_handler.cache_clear()
+    yield from serve(SPECS)
 
 
 def get(http, path: str, **headers):

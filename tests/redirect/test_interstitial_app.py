@@ -39,15 +39,20 @@ SPECS = Specs(
 )
 
 
-@pytest.fixture
-def http(aws):
+def serve(specs: Specs):
+    """For a fixture: ``specs`` applied on moto and the app's HTTP test client over them."""
     store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
-    store.write(make_plan(SPECS, store.read_all()).writes())
+    store.write(make_plan(specs, store.read_all()).writes())
     module = load_app()
     module.redirect_handler.cache_clear()
     with Client(module.app, stage_name="local", project_dir=str(PROJECT)) as c:
         yield c.http
     module.redirect_handler.cache_clear()
+
+
+@pytest.fixture
+def http(aws):
+    yield from serve(SPECS)
 
 
 def get(http, path: str = "/summer?fbclid=IwAR-1", **headers):
