@@ -624,7 +624,7 @@ ROLLUP_NOW = ROLLUP_HOUR + timedelta(hours=1, minutes=30)
 class Rollup(Path):
     """The scheduled rollup of the recent hours over a small lake (clicks, a conversion,
     platform outcomes in one closed hour): listings, raw JSON fetched, Parquet published, stats
-    rows replaced, the hour's manifest, the day's rows."""
+    rows replaced, the hour's manifest, the day's rows, then the audiences' readiness check."""
 
     name = "rollup"
     promise = "re-running after the fault gives the fault-free stats and Parquet"
@@ -691,7 +691,10 @@ class Rollup(Path):
 
         with tempfile.TemporaryDirectory(prefix="faults-rollup-") as tmp:
             try:
-                report = Run.for_names(world.names, workdir=tmp).run(now=ROLLUP_NOW, lookback=1)
+                rollup = Run.for_names(world.names, workdir=tmp)
+                report = rollup.run(now=ROLLUP_NOW, lookback=1)
+                if not report.summary()["failed"]:
+                    rollup.check_readiness(ROLLUP_NOW)  # as the scheduled function does next
             except Exception as exc:
                 state.summaries.append({})
                 return Attempt(False, f"raised {type(exc).__name__}")

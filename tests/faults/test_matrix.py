@@ -45,7 +45,6 @@ NOT_ON_A_PATH = {
     ("clicks/salt.py", "DeleteItem"): "the salt shredder (a schedule of its own)",
     ("aws/names.py", "GetCallerIdentity"): "only without REBOUND_LAKE_BUCKET (set on every stage)",
     ("rollup/lake.py", "DeleteObjects"): "only when an hour's stale Parquet is replaced",
-    ("rollup/store.py", "BatchGetItem"): "`rebound stats` (the CLI's read of chosen rows)",
     ("rollup/store.py", "Query"): "the CLI's latest manifest",
     ("dispatch/ledger.py", "GetItem"): "Ledger.status (tests and the CLI)",
     ("links/store.py", "GetItem"): "ConfigStore.get (the CLI)",
