@@ -258,7 +258,9 @@ def export(output: str | None) -> None:
     from chalicelib.links.plan import Specs
 
     specs = Specs.from_live(_read_live(_store()))
-    text = dump_config_yaml(specs.domains, specs.platforms, specs.audiences, specs.links)
+    text = dump_config_yaml(
+        specs.domains, specs.platforms, specs.audiences, specs.links, specs.webhooks
+    )
     if output:
         Path(output).write_text(text, encoding="utf-8")
         err.print(f"wrote {output}")

@@ -15,9 +15,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.click_ids import CLICK_EVENT_NEEDS
 from chalicelib.clicks.agent import HINT_HEADERS, parse_agent
 from chalicelib.clicks.envelope import CLICK_SCHEMA_VERSION, DENIED, KIND_CLICK
 from chalicelib.clicks.text import kept_click_id, redact_personal
+from chalicelib.links.record import WEBHOOK_PREFIX
 
 if TYPE_CHECKING:  # types only: consumers of click records never load the redirect
     from chalicelib.redirect.decision import Decision
@@ -25,7 +27,6 @@ if TYPE_CHECKING:  # types only: consumers of click records never load the redir
     from chalicelib.redirect.visitor import Visitor
 
 NOT_STARTED = "not_started"
-LINKEDIN = "linkedin"
 
 
 def build_click(
@@ -120,8 +121,9 @@ def platforms_for(
     doc: Mapping[str, Any] | None,
     click_ids: Mapping[str, str],
 ) -> list[str]:
-    """The platforms whose click-time event this click queues: those of the link's audiences,
-    for a human with consent on a link that exists (a not-yet-started link does not)."""
+    """The destinations whose click-time event this click queues: the link's audiences'
+    platforms and the webhooks that take clicks, for a human with consent on a link that exists
+    (a not-yet-started link does not)."""
     if visitor.is_bot or visitor.consent == DENIED or decision.link is None or doc is None:
         return []
     if decision.rule == NOT_STARTED:
@@ -131,8 +133,14 @@ def platforms_for(
         for audience in doc.get("audiences") or []
         for name in (audience.get("send_to") or [])
     }
-    if "li_fat_id" not in click_ids:
-        names.discard(LINKEDIN)  # LinkedIn matches click-time events on its click id only
+    for name, needs in CLICK_EVENT_NEEDS.items():
+        if name in names and (needs is None or needs not in click_ids):
+            names.discard(name)
+    names.update(
+        WEBHOOK_PREFIX + str(hook["id"])
+        for hook in doc.get("webhooks") or []
+        if "click" in (hook.get("events") or [])
+    )
     return sorted(names)
 
 

@@ -7,6 +7,9 @@ an API Gateway event can carry) cannot be encoded to UTF-8; it becomes U+FFFD, r
 ``redact_personal``: the click record's free-text fields (``utm_*``, an orphan slug) come from
 whoever wrote the URL; an email- or phone-shaped value is replaced by ``REDACTED``.
 
+``mask_emails``: a record shown to people (a dry run, an outcome's reason) keeps the shape of an
+address and nothing that identifies it: ``jane.doe@example.com`` -> ``j***@example.com``.
+
 ``kept_click_id``: platform click ids are forwarded byte for byte, but one that is an email address
 or a phone number is not kept in the record (its ``click_ids`` and recorded ``destination``).
 """
@@ -47,6 +50,18 @@ def redact_personal(value: str | None, region: str | None = None) -> str | None:
     if looks_like_phone(value, region):
         return REDACTED
     return value
+
+
+def mask_emails(value: str) -> str:
+    """Every email address in ``value`` as its first character, ``***`` and its domain."""
+    if "@" not in value:
+        return value
+    return _EMAIL_RE.sub(_mask, value)
+
+
+def _mask(found: re.Match[str]) -> str:
+    local, _, domain = found.group(0).rpartition("@")
+    return f"{local[:1]}***@{domain}"
 
 
 def is_contact(value: str) -> bool:

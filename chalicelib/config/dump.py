@@ -20,7 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.representer import RoundTripRepresenter
 
 from chalicelib.config.introspect import field_order, unwrap
-from chalicelib.config.model import VERSION, Audience, Domain, Link, Platforms
+from chalicelib.config.model import VERSION, Audience, Domain, Link, Platforms, Webhook
 from chalicelib.config.values import PLATFORM_NAMES
 
 # Lists of such words read best in flow style (`tags: [sale, pricing]`); anything else goes in
@@ -51,8 +51,10 @@ def dump_config_yaml(
     platforms: dict[str, dict[str, Any]],
     audiences: list[dict[str, Any]],
     links: list[dict[str, Any]],
+    webhooks: list[dict[str, Any]] | None = None,
 ) -> str:
-    """links.yaml text for these specs: version first, then domains, platforms, audiences, links."""
+    """links.yaml text for these specs: version first, then domains, platforms, audiences, links,
+    and webhooks when there are any."""
     yaml = _yaml()
     platform_types = {
         name: Platforms.model_fields[name].rebuild_annotation() for name in PLATFORM_NAMES
@@ -73,6 +75,11 @@ def dump_config_yaml(
             _list_section(yaml, "audiences", [_canonical(a, Audience) for a in audiences]),
             _list_section(yaml, "links", [_canonical(x, Link) for x in links]),
         ]
+        + (
+            [_list_section(yaml, "webhooks", [_canonical(w, Webhook) for w in webhooks])]
+            if webhooks
+            else []
+        )
     )
 
 

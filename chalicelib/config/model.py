@@ -44,6 +44,7 @@ from chalicelib.config.values import (
     Text,
     Url,
     UtcDateTime,
+    WebhookUrl,
     invalid,
 )
 from chalicelib.config.yamldoc import format_loc
@@ -278,8 +279,70 @@ class XPlatform(_Platform):
     access_token_secret: SecretRef
 
 
+# ------------------------------------------------------------------------------ email tools
+# The merchant's own remarketing tools (docs/remarketing.md): each gets the plain email of a lead
+# or buyer, with the click's context, to start a flow.
+
+KlaviyoRevision = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}(\.pre)?$")]
+EventTags = Annotated[
+    dict[Annotated[Text, Field(max_length=64)], Annotated[Int, Field(ge=1)]], Field(min_length=1)
+]
+
+
+class KlaviyoPlatform(_Platform):
+    api_key: SecretRef
+    """A private API key (pk_...) with the events:write and profiles:write scopes."""
+    revision: KlaviyoRevision = "2025-10-15"
+    """The API revision sent in the `revision` header."""
+
+
+class OmnisendPlatform(_Platform):
+    api_key: SecretRef
+
+
+class BrevoPlatform(_Platform):
+    api_key: SecretRef
+
+
+class KitPlatform(_Platform):
+    api_key: SecretRef
+    """A v4 API key (X-Kit-Api-Key)."""
+    tags: EventTags
+    """Kit has no custom events: the tag id added for each kind of conversion (lead, purchase,
+    or a custom event's name); a kind without a tag is not sent. A tag can trigger a sequence."""
+
+
+class ActiveCampaignPlatform(_Platform):
+    account: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+    """The account name: https://<account>.api-us1.com."""
+    api_key: SecretRef
+    tags: EventTags
+    """The tag id added for each kind of conversion (lead, purchase, or a custom event's name); a
+    kind without a tag is not sent. An automation can start when a tag is added."""
+
+
+class MailchimpPlatform(_Platform):
+    api_key: SecretRef
+    """A Marketing API key; its suffix (e.g. -us6) names the data centre."""
+    list_id: Identifier
+    """The audience (list) id the contacts are upserted into."""
+    status_if_new: Literal["pending", "subscribed", "transactional"] = "pending"
+    """A new contact's status: pending (double opt-in: Mailchimp asks them to confirm),
+    subscribed (only when your form collected marketing consent), or transactional."""
+
+
+class HubSpotPlatform(_Platform):
+    access_token: SecretRef
+    """A private app's access token (scopes: crm.objects.contacts.write; analytics.behavioral_events.send
+    for custom events)."""
+    event_names: dict[Annotated[Text, Field(max_length=64)], Identifier] | None = None
+    """Custom events (Enterprise hubs only): the event's internal name (pe<portal>_...) for each kind
+    of conversion. Without them the contact's rebound_* properties are set instead."""
+
+
 class Platforms(_Model):
-    """Ad platforms that receive server-side events; credentials are references, never values."""
+    """Destinations that receive server-side events (ad platforms and email tools); credentials
+    are references, never values."""
 
     meta: MetaPlatform | None = None
     tiktok: TikTokPlatform | None = None
@@ -289,6 +352,13 @@ class Platforms(_Model):
     snapchat: SnapchatPlatform | None = None
     reddit: RedditPlatform | None = None
     x: XPlatform | None = None
+    klaviyo: KlaviyoPlatform | None = None
+    omnisend: OmnisendPlatform | None = None
+    brevo: BrevoPlatform | None = None
+    kit: KitPlatform | None = None
+    activecampaign: ActiveCampaignPlatform | None = None
+    mailchimp: MailchimpPlatform | None = None
+    hubspot: HubSpotPlatform | None = None
 
     def configured(self) -> dict[str, _Platform]:
         return {name: cfg for name in PLATFORM_NAMES if (cfg := getattr(self, name)) is not None}
@@ -335,6 +405,31 @@ class Audience(_Model):
         if not self.exclude_converted:
             out.pop("exclude_converted")
         return out
+
+
+# ---------------------------------------------------------------------------------- webhooks
+
+WEBHOOK_EVENTS = ("click", "lead", "purchase", "custom")
+
+
+class Webhook(_Model):
+    """Signed deliveries of clicks and conversions to any other system (docs/webhooks.md)."""
+
+    id: Slug
+    url: WebhookUrl
+    """Where each delivery is POSTed. Production refuses private, loopback and link-local targets."""
+    secret: SecretRef
+    """HMAC-SHA256 key of the Rebound-Signature header, as for postbacks."""
+    events: Annotated[list[Literal[WEBHOOK_EVENTS]], Field(min_length=1)]  # type: ignore[valid-type]
+    """Which events: click (a human click with consent), lead, purchase, custom (any other
+    conversion event)."""
+    match: AudienceMatch | None = None
+    """Which links, like an audience's match; without it, every link."""
+    personal_data: Literal["hashed", "plain"] = "hashed"
+    """How a conversion's email and phone are sent: SHA-256 of the normalised value, or plain
+    (the email then travels in the encrypted stream, as for email tools)."""
+    dry_run: Bool = False
+    """Record deliveries instead of sending them."""
 
 
 # ------------------------------------------------------------------------------------ links
@@ -451,6 +546,9 @@ class Config(_Model):
         default_factory=list
     )
     links: Annotated[list[Link], BeforeValidator(_none_is_empty)] = Field(default_factory=list)
+    webhooks: Annotated[list[Webhook], BeforeValidator(_none_is_empty)] = Field(
+        default_factory=list
+    )
 
     def platform_specs(self) -> dict[str, dict[str, Any]]:
         """name -> spec of each configured platform."""

@@ -160,4 +160,12 @@ def reference_problems(data: Mapping[str, Any]) -> list[Problem]:
                         f"unknown domain {host}: add it under `domains:`",
                     )
                 )
+    webhook_ids: dict[str, int] = {}
+    for i, webhook in _entries(data, "webhooks"):
+        webhook_id = _valid(_SLUG, webhook.get("id"))
+        if webhook_id is not None:
+            _first_seen(
+                problems, webhook_ids, webhook_id, ("webhooks", i, "id"),
+                f"duplicate webhook {webhook_id}: already defined at {{where}}",
+            )  # fmt: skip
     return problems

@@ -33,6 +33,7 @@ from chalicelib.config.yamldoc import source_text
 from chalicelib.links.host import normalize_host
 from chalicelib.links.record import REGIONS
 from chalicelib.platforms import registry
+from chalicelib.webhooks.target import internal_host_reason
 
 MAX_URL_LENGTH = 2048
 DEVICES = ("ios", "android", "mobile", "tablet", "desktop")
@@ -323,6 +324,20 @@ def check_endpoint_allowed(value: str, info: ValidationInfo) -> str:
     return value
 
 
+def check_webhook_target(value: str, info: ValidationInfo) -> str:
+    """Where the stage forbids endpoint overrides (production), a webhook may not target this
+    network's own addresses (SSRF): a literal private, loopback or link-local IP, or localhost.
+    Names that resolve to one are refused when connecting (``webhooks.target``)."""
+    if (info.context or {}).get(ALLOW_ENDPOINTS) is not False:
+        return value
+    host = (urlsplit(value).hostname or "").rstrip(".").lower()
+    reason = internal_host_reason(host)
+    if reason:
+        stage = (info.context or {}).get(STAGE) or "this stage"
+        raise invalid(f"stage {stage} refuses a webhook to {reason}: use a public URL")
+    return value
+
+
 @cache
 def iso_countries() -> frozenset[str]:
     """ISO 3166-1 alpha-2 codes (loaded on first use: only validation needs them)."""
@@ -462,6 +477,14 @@ EndpointUrl = Annotated[
     str,
     AfterValidator(check_url),
     AfterValidator(check_endpoint_allowed),
+    WithJsonSchema(
+        {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": MAX_URL_LENGTH}
+    ),
+]
+WebhookUrl = Annotated[
+    str,
+    AfterValidator(check_url),
+    AfterValidator(check_webhook_target),
     WithJsonSchema(
         {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": MAX_URL_LENGTH}
     ),

@@ -1,7 +1,8 @@
 """``POST /_/conversions``: the I/O around the pure parts (signature, postback, record).
 
 Per postback, in this order: size (413) → the domain's secret and the signature (401) →
-content type (415) → body (400) → the click in the click index → a *pending* claim on the
+content type (415) → body (400) → the click in the click index (and its link's stored doc: the
+email tools and webhooks it feeds) → a *pending* claim on the
 ``event_id`` (a conditional put) → one PutRecord (SQS when Kinesis refuses, as for clicks) → the
 claim confirmed → 202.
 
@@ -38,7 +39,7 @@ from chalicelib.conversions.record import build_conversion, unattributed_reason
 from chalicelib.conversions.signature import HEADER, SignatureError, verify
 from chalicelib.links.cache import ConfigCache, StoreUnavailable
 from chalicelib.links.host import normalize_host
-from chalicelib.links.record import domain_key, get_doc
+from chalicelib.links.record import domain_key, get_doc, link_key
 from chalicelib.redirect.request import normalize_headers
 from chalicelib.secrets import SecretError
 
@@ -181,10 +182,16 @@ class Intake:
                 click = found
             else:
                 log.info("conversion on %s not attributed: %s", domain, unattributed)
+        link_doc = self._link(domain, str(click.get("slug") or "")) if click else None
         key = marker_key(domain, postback.event_id)
         claim = self._claim(key, new_click_id(now), now)
         if not isinstance(claim, Claim):
-            log.info("conversion %s on %s is a duplicate", claim["conversion_id"], domain)
+            log.info(
+                "conversion %s on %s is a duplicate",
+                claim["conversion_id"],
+                domain,
+                extra={"conversion_id": claim["conversion_id"], "domain": domain},
+            )
             return _reply(202, {**claim, "duplicate": True})
         record, envelope = build_conversion(
             postback,
@@ -193,6 +200,7 @@ class Intake:
             now=claim.received,
             click=click,
             default_country=self._default_country(domain),
+            link_doc=link_doc,
         )
         where = self.publisher.publish(envelope, claim.conversion_id)
         if where == "lost":
@@ -208,6 +216,7 @@ class Intake:
             ",".join(record["platforms"]) or "-",
             where,
             " (published again: its first claimant died in flight)" if claim.taken_over else "",
+            extra={"conversion_id": claim.conversion_id, "domain": domain},
         )
         return _reply(
             202,
@@ -225,6 +234,12 @@ class Intake:
             return self.domains.get(domain_key(host), self._get_doc)
         except StoreUnavailable as exc:
             raise Unavailable(f"links table unavailable for {host}") from exc
+
+    def _link(self, host: str, slug: str) -> dict[str, Any] | None:
+        try:
+            return self.domains.get(link_key(host, slug), self._get_doc)
+        except StoreUnavailable as exc:
+            raise Unavailable(f"links table unavailable for a link of {host}") from exc
 
     def _get_doc(self, pk: str) -> dict[str, Any] | None:
         return get_doc(self.ddb, self.links_table, pk)
@@ -360,6 +375,7 @@ class Intake:
                 "conversion %s published, its claim not confirmed: %s",
                 claim.conversion_id,
                 error_code(exc),
+                extra={"conversion_id": claim.conversion_id},
             )
 
     def _release(self, key: str, claim: Claim) -> None:
@@ -377,7 +393,12 @@ class Intake:
                 },
             )
         except Exception as exc:
-            log.error("could not release the claim of %s: %s", claim.conversion_id, error_code(exc))
+            log.error(
+                "could not release the claim of %s: %s",
+                claim.conversion_id,
+                error_code(exc),
+                extra={"conversion_id": claim.conversion_id},
+            )
 
 
 def _instant(value: str | None) -> datetime | None:

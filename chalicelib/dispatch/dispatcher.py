@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 
 SEND_CONCURRENCY = 8  # a platform's requests in flight at once (GA4 sends one per visitor)
 MIN_PAUSE, MAX_PAUSE = 1.0, 30.0  # between looks at a claim in flight elsewhere
+MAX_STEPS = 8  # a chain's steps shown by a dry run, at most
 MAX_LOOKS = 12  # 1 + 2 + ... + 16 + 30 * 7 s: longer than a dispatcher invocation
 
 # A record that fails with these while being decoded or read is malformed, not unlucky.
@@ -135,6 +136,8 @@ class Report:
     duplicates: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     in_flight: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     released: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Of the dead-lettered: refused for good (a 4xx, or an event the adapter cannot shape).
+    rejected: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     failed_sequences: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -244,27 +247,46 @@ class Dispatcher:
             body = envelope.get(kind) or {}
             domain = str(body.get("domain") or "").lower()
         except MALFORMED as exc:
-            log.warning("skipping record %s: %s", seq, type(exc).__name__)
+            log.warning(
+                "skipping record %s: %s", seq, type(exc).__name__, extra={"sequence_number": seq}
+            )
             return []
         try:
             sites = {domain: self.config.site(domain)} if domain else {}
         except Exception as exc:  # the config table: throttled, down
-            log.warning("record %s left for the retry: config unreadable (%s)", seq, _kind(exc))
+            log.warning(
+                "record %s left for the retry: config unreadable (%s)",
+                seq,
+                _kind(exc),
+                extra={"sequence_number": seq},
+            )
             report.fail([seq])
             return []
         known: dict[str, Mapping[str, Any]] = {k: v for k, v in sites.items() if v}
         try:
             wanted = wanted_events(envelope, known)
         except MALFORMED as exc:
-            log.warning("skipping record %s: %s", seq, type(exc).__name__)
+            log.warning(
+                "skipping record %s: %s", seq, type(exc).__name__, extra={"sequence_number": seq}
+            )
             return []
         try:
             return self._tiers(envelope, known, wanted)
         except MALFORMED as exc:
-            log.warning("record %s: tiers skipped: %s", seq, type(exc).__name__)
+            log.warning(
+                "record %s: tiers skipped: %s",
+                seq,
+                type(exc).__name__,
+                extra={"sequence_number": seq},
+            )
             return wanted
         except Exception as exc:  # the config or state table: throttled, down, contended
-            log.warning("record %s left for the retry: tier state (%s)", seq, _kind(exc))
+            log.warning(
+                "record %s left for the retry: tier state (%s)",
+                seq,
+                _kind(exc),
+                extra={"sequence_number": seq},
+            )
             report.fail([seq])
             return []
 
@@ -313,7 +335,12 @@ class Dispatcher:
         try:
             self._platform(run, items)
         except Exception as exc:
-            log.error("%s: %s; its records will be retried", run.name, _kind(exc))
+            log.error(
+                "%s: %s; its records will be retried",
+                run.name,
+                _kind(exc),
+                extra={"platform": run.name},
+            )
             self._release(run, [p for p in run.claimed if not p.done], "unexpected error")
             run.report.fail(s for p in items if not p.done for s in p.sequences)
         finally:
@@ -321,13 +348,23 @@ class Dispatcher:
                 try:
                     self.outcomes.write(run.name, run.rows, self.now())
                 except Exception as exc:  # the ledger and the DLQ hold the truth; log and go on
-                    log.warning("%s: outcome log not written (%s)", run.name, _kind(exc))
+                    log.warning(
+                        "%s: outcome log not written (%s)",
+                        run.name,
+                        _kind(exc),
+                        extra={"platform": run.name},
+                    )
 
     def _platform(self, run: _Run, items: list[Pending]) -> None:
         name = run.name
         settings = self.config.platform(name)
         if settings is None:
-            log.warning("platform %s is no longer configured; %d events not sent", name, len(items))
+            log.warning(
+                "platform %s is no longer configured; %d events not sent",
+                name,
+                len(items),
+                extra={"platform": name},
+            )
             return
         waiting, pause = items, MIN_PAUSE / 2
         for look in range(MAX_LOOKS + 1):
@@ -391,6 +428,7 @@ class Dispatcher:
                     run.name,
                     _kind(exc),
                     len(left),
+                    extra={"platform": run.name},
                 )
                 self._give_back(run, left)
                 break
@@ -424,7 +462,9 @@ class Dispatcher:
                 [p.event for p in claimed], settings, secrets, run.now
             )
         except Exception as exc:  # a bug, or an event it cannot shape: replaying raises again
-            log.error("%s: the adapter failed: %s", run.name, _kind(exc))
+            log.error(
+                "%s: the adapter failed: %s", run.name, _kind(exc), extra={"platform": run.name}
+            )
             self._dead(run, claimed, "error", f"adapter error: {type(exc).__name__}")
             return
         # Rejects settled together by reason (one BatchWriteItem a 25), not one call each.
@@ -457,7 +497,8 @@ class Dispatcher:
             return
         if dry_run:
             try:
-                self.recorder.record(run.name, request, run.now)  # type: ignore[union-attr]
+                for step in _steps(request):
+                    self.recorder.record(run.name, step, run.now)  # type: ignore[union-attr]
             except Exception as exc:
                 self._release(run, batch, f"dry-run record not written ({_kind(exc)})")
                 return
@@ -467,10 +508,7 @@ class Dispatcher:
             self._release(run, batch, "out of time")
             return
         started = time.monotonic()
-        try:
-            outcome, attempts = self.send(request, platform.classify, budget=run.deadline.left)
-        except Exception as exc:  # not a transport error: sending again would fail the same way
-            outcome, attempts = Outcome(PERMANENT, f"send error: {type(exc).__name__}"), 1
+        outcome, attempts = self._send_chain(request, platform, run)
         log.info(
             "%s: %s after %d attempt(s) in %.0f ms (%d events)%s",
             run.name,
@@ -479,6 +517,7 @@ class Dispatcher:
             (time.monotonic() - started) * 1000,
             len(batch),
             f": {_headline(outcome.reason)}" if outcome.reason else "",
+            extra={"platform": run.name},
         )
         if outcome.out_of_time:
             self._release(run, batch, "out of time")
@@ -486,6 +525,28 @@ class Dispatcher:
             self._settle(run, batch, SENT, outcome.reason)
         else:
             self._dead(run, batch, outcome.kind, outcome.reason)
+
+    def _send_chain(
+        self, request: HttpRequest, platform: Platform, run: _Run
+    ) -> tuple[Outcome, int]:
+        """Send ``request`` and, while each answer is ok, the next step of its chain; the
+        outcome of the last step sent, and the tries in all."""
+        attempts = 0
+        step: HttpRequest | None = request
+        outcome = Outcome(PERMANENT, "no request")
+        while step is not None:
+            try:
+                outcome, tries = self.send(step, platform.classify, budget=run.deadline.left)
+            except Exception as exc:  # not a transport error: sending again would fail alike
+                return Outcome(PERMANENT, f"send error: {type(exc).__name__}"), attempts + 1
+            attempts += tries
+            if not outcome.ok or step.then is None:
+                break
+            try:
+                step = step.then(outcome.answer)
+            except Exception as exc:  # an answer the tool's module cannot read
+                return Outcome(PERMANENT, f"unreadable answer: {type(exc).__name__}"), attempts
+        return outcome, attempts
 
     # --- what becomes of events --------------------------------------------------------------
 
@@ -503,6 +564,7 @@ class Dispatcher:
                 run.name,
                 _kind(exc),
                 len(batch),
+                extra={"platform": run.name},
             )
             self._give_back(run, batch)
             return
@@ -527,7 +589,12 @@ class Dispatcher:
         try:
             self.ledger.settle_many([p.key for p in batch], status, reason, run.now)
         except Exception as exc:
-            log.warning("%s: ledger settle failed (%s) after dead-lettering", run.name, _kind(exc))
+            log.warning(
+                "%s: ledger settle failed (%s) after dead-lettering",
+                run.name,
+                _kind(exc),
+                extra={"platform": run.name},
+            )
             self._give_back(run, batch)
             return
         now = self.now()
@@ -538,17 +605,30 @@ class Dispatcher:
             for p in batch:
                 p.done = True
         run.report.add(run.report.dead, run.name, len(batch))
+        if outcome != "retry":  # not a platform that kept failing: one that said no
+            run.report.add(run.report.rejected, run.name, len(batch))
 
     def _release(self, run: _Run, batch: list[Pending], why: str) -> None:
         """Not finished here: release the claims and report the records for the replay (a
         claim that cannot be released runs out at the end of the invocation anyway)."""
         if not batch:
             return
-        log.warning("%s: %d events left for the retry: %s", run.name, len(batch), why)
+        log.warning(
+            "%s: %d events left for the retry: %s",
+            run.name,
+            len(batch),
+            why,
+            extra={"platform": run.name},
+        )
         try:
             self.ledger.release_many([p.key for p in batch])
         except Exception as exc:
-            log.warning("%s: claims not released (%s); they run out", run.name, _kind(exc))
+            log.warning(
+                "%s: claims not released (%s); they run out",
+                run.name,
+                _kind(exc),
+                extra={"platform": run.name},
+            )
         else:
             run.report.add(run.report.released, run.name, len(batch))
         self._give_back(run, batch)
@@ -558,6 +638,17 @@ class Dispatcher:
             for p in batch:
                 p.done = True
         run.report.fail(s for p in batch for s in p.sequences)
+
+
+def _steps(request: HttpRequest) -> Iterator[HttpRequest]:
+    """A chain's steps as a dry run shows them: each built as if the one before answered
+    nothing (a step that needs an id from that answer shows where it would go)."""
+    step: HttpRequest | None = request
+    for _ in range(MAX_STEPS):
+        if step is None:
+            return
+        yield step
+        step = step.then(None) if step.then is not None else None
 
 
 def _rounds(claimed: list[Pending]) -> Iterator[list[Pending]]:

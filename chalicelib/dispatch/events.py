@@ -20,6 +20,7 @@ from typing import Any
 
 from chalicelib.clicks.envelope import DENIED, KIND_CLICK, KIND_CONVERSION
 from chalicelib.platforms.event import PAGE_VIEW, PlatformEvent
+from chalicelib.platforms.registry import is_own_system
 
 PIXEL_SERVED = 200  # the click's status when the interstitial was served
 NO_BROWSER_DEDUP = frozenset({"google"})  # GA4 would count the page view twice
@@ -81,7 +82,25 @@ def click_event(
         country=click.get("country"),
         consent=consent,
         visitor_id=click.get("visitor_id"),
+        context=click_context(click),
     )
+
+
+def click_context(click: Mapping[str, Any]) -> dict[str, Any]:
+    """A click's context for the merchant's own systems (as ``conversions.record`` gives a
+    conversion's): the link, campaign, tags, UTM and destination as recorded, and the consent."""
+    utm = {k[4:]: click[k] for k in UTM_FIELDS if click.get(k) is not None}
+    return {
+        "link": f"{click.get('domain', '')}/{click.get('slug', '')}",
+        "campaign": click.get("campaign"),
+        "tags": list(click.get("tags") or []),
+        "utm": utm,
+        "destination": click.get("destination"),
+        "consent": click.get("consent"),
+    }
+
+
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
 
 def _for_conversion(
@@ -89,11 +108,11 @@ def _for_conversion(
 ) -> list[Wanted]:
     conversion = envelope.get("conversion") or {}
     click = envelope.get("click") or {}
-    if not conversion.get("attributed") or not click:
-        return []
-    if click.get("consent") == DENIED or click.get("is_bot"):
+    if not conversion.get("attributed") or not click or click.get("is_bot"):
         return []
     platforms = click.get("platforms") or conversion.get("platforms") or []
+    if click.get("consent") == DENIED:  # only the merchant's own systems (conversions/record.py)
+        platforms = [p for p in platforms if is_own_system(str(p))]
     if not platforms:
         return []
     domain = str(conversion.get("domain") or click.get("domain") or "").lower()
@@ -112,6 +131,8 @@ def _for_conversion(
         country=click.get("country"),
         consent=_consent(sites.get(domain)),
         visitor_id=click.get("visitor_id"),
+        contact=envelope.get("contact") or {},
+        context=envelope.get("context") or {},
     )
     return [Wanted(p, event, domain) for p in sorted(set(platforms))]
 

@@ -2,7 +2,8 @@
 
 Neither keeps a full IP address at rest: the DLQ entry drops the event's IP, and the dry-run
 record masks the device fields of the request body (IP address, hashed or not, and user agent)
-and anything shaped like an IP or e-mail address; the request is otherwise exact, so a marketer
+and anything shaped like an IP address, and shows e-mail addresses masked (``j***@example.com``:
+an email tool's request carries the plain address); the request is otherwise exact, so a marketer
 still sees which events, click ids, hashed match keys and consent flags would have gone.
 """
 
@@ -15,19 +16,18 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.clicks.text import mask_emails
 from chalicelib.lake.schema import hour_prefix
 from chalicelib.platforms.event import PlatformEvent
 from chalicelib.platforms.http import HttpRequest
 
 IP_REDACTED = "<ip redacted>"
 UA_REDACTED = "<user agent redacted>"
-EMAIL_REDACTED = "<email redacted>"
 
 # Body fields naming a device: client_ip_address, ip, ip_address (Reddit's is an unsalted
 # SHA-256 of the IP), ipAddress; client_user_agent, user_agent, userAgent.
 _IP_FIELD = re.compile(r"(?:^|_)ip(?:_|$)|ipaddress", re.IGNORECASE)
 _UA_FIELD = re.compile(r"user_?agent", re.IGNORECASE)
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class DeadLetters:
@@ -47,7 +47,12 @@ class DeadLetters:
         for i, event in enumerate(events):
             payload = event.to_dict()
             payload["ip"] = None
-            body = {"platform": platform, "outcome": outcome, "reason": reason, "event": payload}
+            body = {
+                "platform": platform,
+                "outcome": outcome,
+                "reason": mask_emails(reason),
+                "event": payload,
+            }
             entries.append({"Id": str(i), "MessageBody": json.dumps(body, sort_keys=True)})
         for start in range(0, len(entries), 10):  # SQS batch limit
             resp = self.sqs.send_message_batch(
@@ -88,8 +93,8 @@ def redact_device(value: Any) -> Any:
         return out
     if isinstance(value, list):
         return [redact_device(v) for v in value]
-    if isinstance(value, str) and _EMAIL.fullmatch(value):
-        return EMAIL_REDACTED
+    if isinstance(value, str) and "@" in value:
+        return mask_emails(value)
     return redact_ips(value)
 
 
@@ -113,7 +118,7 @@ class DryRunRecorder:
             "ts": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
             "platform": platform,
             "method": request.method,
-            "url": request.safe_url,
+            "url": mask_emails(request.safe_url),
             "headers": request.safe_headers,
             "event_ids": list(request.event_ids),
             "body": redact_device(body),
@@ -165,7 +170,7 @@ def outcome_row(
         "event_id": event.event_id,
         "kind": event.kind,
         "status": status,
-        "reason": reason[:300],
+        "reason": mask_emails(reason)[:300],
         "source_url": event.source_url,
         "event_time": event.event_time.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
     }

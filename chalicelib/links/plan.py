@@ -16,12 +16,14 @@ from chalicelib.links.record import (
     KIND_DOMAIN,
     KIND_LINK,
     KIND_PLATFORM,
+    KIND_WEBHOOK,
     KINDS,
     audience_key,
     domain_key,
     link_key,
     platform_key,
     site_of,
+    webhook_key,
 )
 from chalicelib.links.store import LiveItem, Write
 
@@ -34,6 +36,7 @@ class Specs:
     platforms: dict[str, dict[str, Any]] = field(default_factory=dict)
     audiences: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
+    webhooks: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_config(cls, config: Any) -> Specs:
@@ -43,6 +46,7 @@ class Specs:
             platforms=config.platform_specs(),
             audiences=[a.spec() for a in config.audiences],
             links=[x.spec() for x in config.links],
+            webhooks=[w.spec() for w in config.webhooks],
         )
 
     @classmethod
@@ -55,6 +59,7 @@ class Specs:
             platforms={i.pk.split("#", 1)[1]: i.doc["spec"] for i in by_kind[KIND_PLATFORM]},
             audiences=[i.doc["spec"] for i in by_kind[KIND_AUDIENCE]],
             links=[i.doc["spec"] for i in by_kind[KIND_LINK]],
+            webhooks=[i.doc["spec"] for i in by_kind[KIND_WEBHOOK]],
         )
 
 
@@ -134,6 +139,8 @@ def desired_docs(specs: Specs) -> dict[str, tuple[str, str, dict[str, Any]]]:
         out[platform_key(name)] = (KIND_PLATFORM, name, {"spec": p})
     for a in specs.audiences:
         out[audience_key(a["id"])] = (KIND_AUDIENCE, a["id"], {"spec": a})
+    for w in specs.webhooks:
+        out[webhook_key(w["id"])] = (KIND_WEBHOOK, f"webhook {w['id']}", {"spec": w})
     for link in specs.links:
         audiences = [  # by id: the doc does not depend on the order of the file (or export)
             {"id": a["id"], "send_to": list(a.get("send_to") or [])}
@@ -145,6 +152,13 @@ def desired_docs(specs: Specs) -> dict[str, tuple[str, str, dict[str, Any]]]:
             "site": sites.get(link["domain"].lower()) or site_of({"name": link["domain"]}),
             "audiences": audiences,
         }
+        webhooks = [  # the redirect queues `webhook:<id>` for a click (clicks.event.platforms_for)
+            {"id": w["id"], "events": list(w["events"])}
+            for w in sorted(specs.webhooks, key=lambda w: w["id"])
+            if not w.get("match") or audience_matches(w, link)
+        ]
+        if webhooks:  # absent when none: the docs of a config without webhooks do not change
+            doc["webhooks"] = webhooks
         if link.get("mode") == "pixel":
             # The browser pixels' public ids, so the interstitial needs no other read. Not for
             # an engagement tier's platforms: a pixel fires at every visit, a tier's event once.
@@ -170,6 +184,8 @@ def merge_unmanaged(file_specs: Specs, live: dict[str, LiveItem]) -> Specs:
         + [a for a in live_specs.audiences if a["id"] not in audiences],
         links=file_specs.links
         + [x for x in live_specs.links if (x["domain"].lower(), x["slug"].lower()) not in links],
+        webhooks=file_specs.webhooks
+        + [w for w in live_specs.webhooks if w["id"] not in {f["id"] for f in file_specs.webhooks}],
     )
 
 

@@ -10,6 +10,7 @@ The config table holds one item per config entity, keyed by ``pk``:
                                   so a redirect is exactly one GetItem
 - ``platform#<name>``             a platform's settings (credential *references* only)
 - ``audience#<id>``               an audience
+- ``webhook#<id>``                a webhook (its URL and secret *reference*)
 
 Each item is ``{pk, kind, version, doc}``: ``version`` (a number) is bumped on every write and
 checked on every write (optimistic concurrency); ``doc`` is a JSON string so that any value the
@@ -20,10 +21,11 @@ A link ``doc`` is::
 
     {"spec": {...the link as in links.yaml, defaults filled in...},
      "site": {"name", "root_url", "not_found_url", "expired_url", "consent": {"honor_gpc", "honor_dnt", "require_in": [ISO-2...], "unknown_country", "limited_data_use"}},
-     "audiences": [{"id": "...", "send_to": ["meta", ...]}]}
+     "audiences": [{"id": "...", "send_to": ["meta", ...]}],
+     "webhooks": [{"id": "...", "events": ["click", ...]}]}      (only when a webhook matches)
 
 A domain ``doc`` is ``{"spec": {...}, "site": {...same as above...}}``; platform and audience docs are
-``{"spec": {...}}``.
+``{"spec": {...}}``, and so are webhook docs.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ KIND_DOMAIN = "domain"
 KIND_LINK = "link"
 KIND_PLATFORM = "platform"
 KIND_AUDIENCE = "audience"
-KINDS = (KIND_DOMAIN, KIND_PLATFORM, KIND_AUDIENCE, KIND_LINK)
+KIND_WEBHOOK = "webhook"
+KINDS = (KIND_DOMAIN, KIND_PLATFORM, KIND_AUDIENCE, KIND_WEBHOOK, KIND_LINK)
 
 # Countries where `require_in: [EU]` asks for consent: the EEA (EU 27 + Iceland, Liechtenstein,
 # Norway) and the United Kingdom.
@@ -91,6 +94,14 @@ def platform_key(name: str) -> str:
 
 def audience_key(audience_id: str) -> str:
     return f"audience#{audience_id}"
+
+
+# A webhook's destination name (the click's `platforms`, ledger keys, outcomes): webhook:<id>.
+WEBHOOK_PREFIX = "webhook:"
+
+
+def webhook_key(webhook_id: str) -> str:
+    return f"webhook#{webhook_id}"
 
 
 def expand_regions(codes: list[str]) -> list[str]:

@@ -2,7 +2,9 @@
 
 One ``PlatformEvent`` is either a click (``kind="page_view"``) or a conversion (``lead``,
 ``purchase`` or a merchant's custom name). Platforms translate it; they never see clear PII:
-``user`` is the output of ``hashing.hash_user``.
+``user`` is the output of ``hashing.hash_user``. The one exception is ``contact``: the plain,
+normalised email, present only for the merchant's own systems (email tools, webhooks that ask for
+plain data), which cannot match on a hash; it never reaches an ad platform module.
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ class PlatformEvent:
     # An engagement tier's event (``dispatch/tiers.py``): the audience it is for; its event id is
     # ``<click id>:<audience id>``, so it never collides with the click's own page view.
     audience: str | None = None
+    # The plain contact (``{"email": ...}``) for email tools; not shown by ``repr``.
+    contact: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # The conversion's context for the merchant's own systems (link, campaign, UTM, destination,
+    # audiences, consent state): what only Rebound knows about the lead.
+    context: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "event_time", _utc(self.event_time))
@@ -63,6 +70,8 @@ class PlatformEvent:
         object.__setattr__(self, "consent", MappingProxyType({**DEFAULT_CONSENT, **self.consent}))
         object.__setattr__(self, "click_ids", MappingProxyType(dict(self.click_ids)))
         object.__setattr__(self, "user", MappingProxyType(dict(self.user)))
+        object.__setattr__(self, "contact", MappingProxyType(dict(self.contact)))
+        object.__setattr__(self, "context", MappingProxyType(dict(self.context)))
 
     @property
     def is_page_view(self) -> bool:
@@ -105,6 +114,8 @@ class PlatformEvent:
             "consent": dict(self.consent),
             "visitor_id": self.visitor_id,
             "audience": self.audience,
+            "contact": dict(self.contact),
+            "context": dict(self.context),
         }
 
     @classmethod
@@ -116,6 +127,8 @@ class PlatformEvent:
         values["click_ids"] = values.get("click_ids") or {}
         values["user"] = values.get("user") or {}
         values["consent"] = values.get("consent") or DEFAULT_CONSENT
+        values["contact"] = values.get("contact") or {}
+        values["context"] = values.get("context") or {}
         return cls(**values)
 
 

@@ -9,6 +9,7 @@ retryable. A caller with a deadline passes a ``budget``: no try or wait outlasts
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
 import json
@@ -19,8 +20,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from chalicelib.platforms.pace import Pace
 
 OK: Final = "ok"
 RETRY: Final = "retry"
@@ -31,7 +35,9 @@ MAX_RETRY_AFTER = 60.0  # a platform asking for a longer wait gets this, at most
 
 # Query parameters and headers that carry credentials: masked whenever a request is shown.
 _SECRET_PARAMS = frozenset({"access_token", "api_secret"})
-_SECRET_HEADERS = frozenset({"authorization", "access-token"})
+_SECRET_HEADERS = frozenset(
+    {"authorization", "access-token", "api-key", "api-token", "x-kit-api-key"}
+)
 _MASK = "***"
 
 
@@ -40,7 +46,14 @@ class HttpRequest:
     """One exact request to a platform, and the events it carries.
 
     ``str()``/``repr()`` mask credentials (query ``access_token``/``api_secret``, the
-    ``Authorization`` and ``Access-Token`` headers); log those, never ``url`` or ``headers``.
+    ``Authorization`` and ``Access-Token`` headers and the email tools' key headers); log those,
+    never ``url`` or ``headers``.
+
+    ``then`` makes the request the first step of a chain (an email tool that upserts the contact,
+    then tags it by the id the upsert answered): called with the parsed JSON of a successful answer
+    (``None`` in a dry run, where there is none), it gives the next step or None. Every step is
+    safe to repeat, so a chain that fails part-way is retried from its first step. ``pace`` is the
+    tool's per-account rate limit (``pace.py``), taken before each try.
     """
 
     method: str
@@ -48,6 +61,10 @@ class HttpRequest:
     headers: Mapping[str, str] = field(repr=False)
     body: Any = field(repr=False)
     event_ids: tuple[str, ...] = ()
+    then: Callable[[Any], HttpRequest | None] | None = field(
+        default=None, repr=False, compare=False
+    )
+    pace: Pace | None = field(default=None, repr=False, compare=False)
 
     def data(self) -> bytes:
         """The body as sent: compact UTF-8 JSON."""
@@ -97,6 +114,8 @@ class Outcome:
     reason: str = ""
     partial: bool = False
     out_of_time: bool = False
+    answer: Any = field(default=None, repr=False, compare=False)
+    """The parsed JSON of an ``ok`` answer (what the next step of a chain is built from)."""
 
     @property
     def ok(self) -> bool:
@@ -135,7 +154,7 @@ def send(request: HttpRequest, timeout: float = DEFAULT_TIMEOUT) -> Answer:
         method=request.method,
     )
     try:
-        with _opener.open(req, timeout=timeout) as resp:
+        with _paced(request, timeout), _opener.open(req, timeout=timeout) as resp:
             return Answer(resp.status, resp.read(), retry_after(resp.headers.get("Retry-After")))
     except urllib.error.HTTPError as err:
         with err:
@@ -148,6 +167,13 @@ def send(request: HttpRequest, timeout: float = DEFAULT_TIMEOUT) -> Answer:
         raise TransportError(f"{type(err).__name__}: {err}") from None
     except OSError as err:
         raise TransportError(f"{type(err).__name__}: {err.strerror or err}") from None
+
+
+def _paced(request: HttpRequest, timeout: float) -> Any:
+    """The request's rate-limit slot (held while it is in flight), or no limit."""
+    if request.pace is None:
+        return contextlib.nullcontext()
+    return request.pace.slot(timeout)
 
 
 def retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
@@ -216,6 +242,8 @@ def send_with_retries(
             # A transport may answer (status, body) or an Answer with its Retry-After.
             wait = getattr(answer, "retry_after", None)
             outcome = _scrub(classify(answer[0], answer[1]), request)
+            if outcome.ok and request.then is not None:
+                outcome = replace(outcome, answer=_json_or_none(answer[1]))
         if outcome.kind != RETRY or attempt >= attempts:
             return outcome, attempt
         delay = max(backoff(attempt, base_delay, max_delay, rng), min(wait or 0, MAX_RETRY_AFTER))
@@ -223,6 +251,13 @@ def send_with_retries(
             return _out_of_time(outcome), attempt
         sleep(delay)
     return outcome, max(1, attempts)
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _out_of_time(outcome: Outcome) -> Outcome:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from chalicelib.platforms.answers import classify_status, error_text, parse_json
 from chalicelib.platforms.event import PlatformEvent, Rejected
 from chalicelib.platforms.http import HttpRequest, Outcome
+from chalicelib.platforms.pace import Pace
 
 # Tolerated clock skew: an event up to this far ahead of our clock is sent with time = now.
 CLOCK_SKEW = timedelta(seconds=60)
@@ -94,6 +95,7 @@ class Platform:
         """One POST per batch of screened events (per group, when the platform groups them)."""
         target = self.target(settings, secrets)
         headers = target.all_headers()
+        pace = self.pace(settings, secrets)
         return [
             HttpRequest(
                 "POST",
@@ -101,12 +103,17 @@ class Platform:
                 dict(headers),
                 self.body([self.payload(e, settings, now) for e in batch], batch, settings),
                 tuple(e.event_id for e in batch),
+                pace=pace,
             )
             for group in self.groups(events)
             for batch in batches(group, self.MAX_BATCH)
         ]
 
     # ---------------------------------------------------------------- what a platform fills in
+
+    def pace(self, settings: Settings, secrets: Secrets) -> Pace | None:
+        """The account's rate limit (``pace.py``), for a platform that documents one per account."""
+        return None
 
     def not_for(self, event: PlatformEvent) -> str | None:
         """Why ``event`` is simply not for this platform (nothing wrong, nothing to retry)."""

@@ -1,15 +1,21 @@
-"""The ad platforms Rebound sends to: their names, and each one's ``Platform`` by name.
+"""The destinations Rebound sends to: their names, and each one's ``Platform`` by name.
 
-This is the one list of platform names (the config model's ``platforms:`` keys are tested
-against it). Adding a platform is its module (a ``Platform`` subclass and ``PLATFORM``, its one
-instance), its tests and one line here. Modules are imported on first use, so a Lambda pays
-only for the platforms it talks to.
+This is the one list of destination names (the config model's ``platforms:`` keys are tested
+against it): the ad platforms (retargeting), the email tools (remarketing), and the webhooks,
+each named ``webhook:<id>``. Adding one is its module (a ``Platform`` subclass and ``PLATFORM``,
+its one instance), its tests and one line here. Modules are imported on first use, so a Lambda
+pays only for the destinations it talks to.
+
+Email tools and webhooks are the merchant's own systems (processors, not ad platforms): a
+conversion reaches them whatever the click's ad consent, labelled with it (docs/remarketing.md).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
+
+from chalicelib.links.record import WEBHOOK_PREFIX
 
 if TYPE_CHECKING:
     from chalicelib.platforms.platform import Platform
@@ -24,13 +30,39 @@ MODULES = {
     "reddit": "chalicelib.platforms.reddit",
     "x": "chalicelib.platforms.x",
 }
-NAMES = tuple(MODULES)
+EMAIL_MODULES = {
+    "klaviyo": "chalicelib.platforms.klaviyo",
+    "omnisend": "chalicelib.platforms.omnisend",
+    "brevo": "chalicelib.platforms.brevo",
+    "kit": "chalicelib.platforms.kit",
+    "activecampaign": "chalicelib.platforms.activecampaign",
+    "mailchimp": "chalicelib.platforms.mailchimp",
+    "hubspot": "chalicelib.platforms.hubspot",
+}
+AD_PLATFORMS = tuple(MODULES)
+EMAIL_TOOLS = tuple(EMAIL_MODULES)
+NAMES = AD_PLATFORMS + EMAIL_TOOLS
+WEBHOOK_MODULE = "chalicelib.webhooks.destination"
+
+
+def webhook_name(webhook_id: str) -> str:
+    """The destination name of webhook ``webhook_id`` (ledger keys, outcomes, stats)."""
+    return f"{WEBHOOK_PREFIX}{webhook_id}"
+
+
+def is_own_system(name: str) -> bool:
+    """An email tool or a webhook: the merchant's own system, not an ad platform."""
+    return name in EMAIL_MODULES or name.startswith(WEBHOOK_PREFIX)
 
 
 def platform(name: str) -> Platform:
     """Platform ``name``; ``KeyError`` for an unknown platform."""
     try:
-        module = MODULES[name]
+        module = (
+            WEBHOOK_MODULE
+            if name.startswith(WEBHOOK_PREFIX)
+            else {**MODULES, **EMAIL_MODULES}[name]
+        )
     except KeyError:
         raise KeyError(f"unknown platform {name!r}; known: {', '.join(NAMES)}") from None
     found: Platform = importlib.import_module(module).PLATFORM

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.platforms.registry import is_own_system
 from chalicelib.rollup import sketch
 from chalicelib.rollup.audiences import Catalog, link_id
 from chalicelib.rollup.hours import days_back, hours_back
@@ -200,6 +201,7 @@ def collect(
         e["readiness"] = [
             assess(d, e["size"], e["growth_per_day"], today, previous.get((a, d)))
             for d in e["send_to"]
+            if not is_own_system(d)  # an email tool has no audience to fill
         ]
         audiences.append(e)
     platforms = (

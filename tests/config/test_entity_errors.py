@@ -193,7 +193,7 @@ PLATFORM_CASES = [
         platforms("  facebook: {}\n"),
         "platforms.facebook",
         "facebook",
-        "unknown key `facebook` (allowed: meta, tiktok, linkedin, google, pinterest, snapchat, reddit, x)",
+        "unknown key `facebook` (allowed: meta, tiktok, linkedin, google, pinterest, snapchat, reddit, x, klaviyo, omnisend, brevo, kit, activecampaign, mailchimp, hubspot)",
     ),
     (
         "meta pixel_id",

@@ -39,8 +39,8 @@ class FakePlatform:
 
     def __init__(self) -> None:
         self.received: list[Received] = []
-        self._script: deque[tuple[int, bytes]] = deque()
-        self.default: tuple[int, bytes] = (200, b"{}")
+        self._script: deque[tuple[int, bytes, dict[str, str]]] = deque()
+        self.default: tuple[Any, ...] = (200, b"{}")  # (status, body[, headers])
         self.hold: threading.Event | None = None  # when given, answers wait for it: a slow platform
         self.arrived = threading.Event()  # a request came in
         self.answered = threading.Event()  # an answer went out
@@ -65,13 +65,19 @@ class FakePlatform:
                             raw,
                         )
                     )
-                    status, body = fake._script.popleft() if fake._script else fake.default
+                    entry = fake._script.popleft() if fake._script else fake.default
+                status, body = entry[0], entry[1]
+                headers = dict(entry[2]) if len(entry) > 2 else {}
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                headers = {"Content-Type": "application/json", **headers}
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
                 fake.answered.set()
+
+            do_PUT = do_GET = do_PATCH = do_DELETE = do_POST
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -83,10 +89,13 @@ class FakePlatform:
             target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
 
-    def answer(self, status: int, body: Any = None) -> FakePlatform:
-        """Queue one answer (a dict/list is sent as JSON); after the queue, ``default``."""
+    def answer(
+        self, status: int, body: Any = None, headers: dict[str, str] | None = None
+    ) -> FakePlatform:
+        """Queue one answer (a dict/list is sent as JSON, bytes as they are, with ``headers``
+        such as Retry-After or a text Content-Type); after the queue, ``default``."""
         data = body if isinstance(body, bytes) else json.dumps(body or {}).encode()
-        self._script.append((status, data))
+        self._script.append((status, data, dict(headers or {})))
         return self
 
     def start(self) -> FakePlatform:

@@ -69,7 +69,7 @@ def secrets_for(module) -> dict[str, str]:
     return dict.fromkeys(module.SECRET_FIELDS, SECRET)
 
 
-@pytest.fixture(params=registry.NAMES)
+@pytest.fixture(params=registry.AD_PLATFORMS)
 def registered(request):
     return registry.platform(request.param)
 
@@ -86,7 +86,7 @@ def test_every_platform_has_the_same_small_shape(registered):
 
 
 def test_registry_names_and_unknown_platform():
-    assert registry.NAMES == (
+    assert registry.AD_PLATFORMS == (
         "meta",
         "tiktok",
         "linkedin",
@@ -96,6 +96,16 @@ def test_registry_names_and_unknown_platform():
         "reddit",
         "x",
     )
+    assert registry.EMAIL_TOOLS == (
+        "klaviyo",
+        "omnisend",
+        "brevo",
+        "kit",
+        "activecampaign",
+        "mailchimp",
+        "hubspot",
+    )
+    assert registry.NAMES == registry.AD_PLATFORMS + registry.EMAIL_TOOLS
     with pytest.raises(KeyError, match="unknown platform 'myspace'"):
         registry.platform("myspace")
 

@@ -1,0 +1,1 @@
+"""Signed deliveries of clicks and conversions to any other system (docs/webhooks.md)."""
