@@ -41,7 +41,8 @@ def seed_secrets(config: Any) -> list[str]:
     from chalicelib.aws.clients import client
 
     refs = set()
-    for spec in [d.spec() for d in config.domains] + list(config.platform_specs().values()):
+    specs = [d.spec() for d in config.domains] + list(config.platform_specs().values())
+    for spec in specs + [w.spec() for w in config.webhooks]:
         refs |= {
             v
             for v in spec.values()
