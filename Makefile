@@ -40,8 +40,10 @@ bench: $(STAMP)  ## every benchmark against its baseline: a table and bench/resu
 bench-quick: $(STAMP)  ## the same at small sizes, a smoke run
 	$(BIN)/python -m bench --quick --out build/bench-quick.json
 
+# The bundle is for the template's runtime (python3.13) on ARCH (arm64 unless ARCH=x86_64), built
+# from any local Python 3.11+; the first build downloads the wheels (cached after that).
 package: $(STAMP)  ## the deployment bundle and CloudFormation template for STAGE (dev|prod)
-	$(BIN)/python infra/package.py --stage $(STAGE) --out build
+	$(BIN)/python infra/package.py --stage $(STAGE) $(if $(ARCH),--arch $(ARCH)) --out build
 
 # checkov lives in its own venv: its pins clash with the project's.
 scan: $(STAMP) package  ## checkov over the packaged template (package already ran cfn-lint)
