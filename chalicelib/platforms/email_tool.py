@@ -16,11 +16,14 @@ it limits an account's requests, ``PACE`` (``pace.py``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from chalicelib.platforms.event import LEAD, PAGE_VIEW, PURCHASE, PlatformEvent
+from chalicelib.clicks.text import mask_emails
+from chalicelib.platforms.answers import classify_status, clip, parse_json
+from chalicelib.platforms.event import LEAD, PAGE_VIEW, PURCHASE, PlatformEvent, Rejected
+from chalicelib.platforms.http import HttpRequest, Outcome
 from chalicelib.platforms.pace import Pace, pace_for
 from chalicelib.platforms.platform import Platform, Secrets, Settings
 
@@ -73,6 +76,38 @@ def _link_of(source_url: str | None) -> str | None:
     return source_url.split("://", 1)[-1]
 
 
+def error_detail(body: bytes | str) -> str:
+    """A short reason out of an email tool's error answer, every address in it masked
+    (``j***@example.com``): JSON:API ``errors[]`` (Klaviyo), an RFC 9457 problem with its
+    ``errors[]`` (Omnisend), ``{code, message}`` (Brevo, ActiveCampaign), ``{errors: [text]}``
+    (Kit), or the plain text of a body that is not JSON (Kit's 429 ``Retry later``)."""
+    payload = parse_json(body)
+    if payload is None:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+        return mask_emails(clip(text)) if text.strip() else ""
+    parts: list[str] = []
+    if isinstance(payload, dict):
+        nested = payload.get("error")
+        head = nested if isinstance(nested, dict) else payload
+        parts += [str(head[k]) for k in ("code", "title", "detail", "message") if _said(head, k)]
+        if isinstance(nested, str) and nested:
+            parts.append(nested)
+        errors = payload.get("errors")
+        for err in errors if isinstance(errors, list) else []:
+            if isinstance(err, dict):
+                where = (err.get("source") or {}).get("pointer") or err.get("field")
+                said = [str(err[k]) for k in ("code", "detail", "message") if _said(err, k)]
+                parts.append(" ".join(said) + (f" ({where})" if where else ""))
+            elif err:
+                parts.append(str(err))
+    text = "; ".join(p for p in parts if p) if parts else str(payload)
+    return mask_emails(clip(text))
+
+
+def _said(obj: Mapping[str, Any], key: str) -> bool:
+    return isinstance(obj.get(key), str | int) and obj.get(key) not in ("", None)
+
+
 def account_of(secret: str) -> str:
     """An account's key for ``pace_for`` without keeping the credential itself around."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:16]
@@ -92,6 +127,28 @@ class EmailTool(Platform):
     """(requests, per seconds, connections at once): the tool's per-account limit."""
     PACE_SECRET: ClassVar[str] = "api_key"  # noqa: S105 - a field name
     """The secret that names the account the limit is kept for."""
+    KIND_SETTING: ClassVar[str | None] = None
+    """A setting that maps each kind of conversion to what the tool triggers on (Kit's and
+    ActiveCampaign's ``tags: {lead: 7}``): a kind it does not map is simply not the tool's."""
+
+    def build_requests(
+        self, events: Sequence[PlatformEvent], settings: Settings, secrets: Secrets, now: datetime
+    ) -> tuple[list[HttpRequest], list[Rejected]]:
+        """As every platform, but with ``KIND_SETTING``, a conversion of a kind the setting does
+        not map is not applicable (nothing wrong: the merchant maps only the kinds they want)."""
+        mapping = settings.get(self.KIND_SETTING) if self.KIND_SETTING else None
+        if not mapping:
+            return super().build_requests(events, settings, secrets, now)
+        mapped = [e for e in events if e.is_page_view or mapping.get(e.kind) is not None]
+        unmapped = [
+            Rejected(
+                e.event_id, f"no {e.kind} in {self.NAME}'s {self.KIND_SETTING}", not_applicable=True
+            )
+            for e in events
+            if not e.is_page_view and mapping.get(e.kind) is None
+        ]
+        requests, rejected = super().build_requests(mapped, settings, secrets, now)
+        return requests, rejected + unmapped
 
     def not_for(self, event: PlatformEvent) -> str | None:
         if event.is_page_view:
@@ -121,6 +178,17 @@ class EmailTool(Platform):
     ) -> Any:
         """One event per request: the payload is the body."""
         return items[0]
+
+    def classify(self, status: int, body: bytes | str) -> Outcome:
+        """2xx ok; 408, 429 and 5xx retry; anything else (401, 403, 400, 404, 422) permanent,
+        with the tool's own words (``error_detail``, addresses masked) as the reason."""
+        return classify_status(status, error_detail(body))
+
+
+def then_send(step: HttpRequest) -> Callable[[Any], HttpRequest | None]:
+    """A chain's link to ``step``, a next step that needs nothing out of the answer before it
+    (so a dry run, which has no answer, shows it as it will be sent)."""
+    return lambda _answer: step
 
 
 def iso(moment: datetime) -> str:
