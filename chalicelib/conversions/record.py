@@ -159,6 +159,7 @@ def _context(link_doc: Mapping[str, Any], click: Mapping[str, Any]) -> dict[str,
     utm = {k: v for k, v in (spec.get("utm") or {}).items() if v is not None}
     return {
         "link": f"{spec.get('domain', click.get('domain', ''))}/{spec.get('slug', click.get('slug', ''))}",
+        "click_id": click.get("click_id"),
         "campaign": spec.get("campaign", click.get("campaign")),
         "tags": list(spec.get("tags") or []),
         "utm": utm,

@@ -56,7 +56,15 @@ from chalicelib.dispatch.ledger import (
 from chalicelib.dispatch.sinks import DeadLetters, DryRunRecorder, OutcomeLog, outcome_row
 from chalicelib.dispatch.tiers import Tier, TierStates, counts, is_purchase, tier_wanted
 from chalicelib.links.cache import ConfigCache
-from chalicelib.links.record import audience_key, domain_key, get_doc, link_key, platform_key
+from chalicelib.links.record import (
+    WEBHOOK_PREFIX,
+    audience_key,
+    domain_key,
+    get_doc,
+    link_key,
+    platform_key,
+    webhook_key,
+)
 from chalicelib.platforms import registry
 from chalicelib.platforms.endpoints import endpoints_allowed
 from chalicelib.platforms.event import PlatformEvent
@@ -107,7 +115,12 @@ class ConfigView:
         return get_doc(self.ddb, self.table, pk)
 
     def platform(self, name: str) -> dict | None:
-        doc = self.cache.get(platform_key(name), self._get)
+        """A destination's settings: a platform's, or a webhook's (``webhook:<id>``)."""
+        if name.startswith(WEBHOOK_PREFIX):
+            pk = webhook_key(name[len(WEBHOOK_PREFIX) :])
+        else:
+            pk = platform_key(name)
+        doc = self.cache.get(pk, self._get)
         return (doc or {}).get("spec")
 
     def site(self, domain: str) -> dict | None:

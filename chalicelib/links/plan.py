@@ -153,7 +153,12 @@ def desired_docs(specs: Specs) -> dict[str, tuple[str, str, dict[str, Any]]]:
             "audiences": audiences,
         }
         webhooks = [  # the redirect queues `webhook:<id>` for a click (clicks.event.platforms_for)
-            {"id": w["id"], "events": list(w["events"])}
+            {
+                "id": w["id"],
+                "events": list(w["events"]),
+                # the postback puts the plain email in the stream only for a webhook that asks
+                "personal_data": w.get("personal_data") or "hashed",
+            }
             for w in sorted(specs.webhooks, key=lambda w: w["id"])
             if not w.get("match") or audience_matches(w, link)
         ]

@@ -22,7 +22,7 @@ A link ``doc`` is::
     {"spec": {...the link as in links.yaml, defaults filled in...},
      "site": {"name", "root_url", "not_found_url", "expired_url", "consent": {"honor_gpc", "honor_dnt", "require_in": [ISO-2...], "unknown_country", "limited_data_use"}},
      "audiences": [{"id": "...", "send_to": ["meta", ...]}],
-     "webhooks": [{"id": "...", "events": ["click", ...]}]}      (only when a webhook matches)
+     "webhooks": [{"id", "events", "personal_data"}]}   (only when a webhook matches)
 
 A domain ``doc`` is ``{"spec": {...}, "site": {...same as above...}}``; platform and audience docs are
 ``{"spec": {...}}``, and so are webhook docs.

@@ -5,6 +5,12 @@ answer. The transport is plain ``urllib`` (no dependency, nothing to warm up): r
 followed (a platform API never redirects a POST; following one could carry a token elsewhere),
 only http/https URLs are opened, and every failure below HTTP is a ``TransportError``, which is
 retryable. A caller with a deadline passes a ``budget``: no try or wait outlasts it.
+
+A request marked ``public_only`` (a webhook, where the stage forbids endpoint overrides) goes
+through a guarded opener: each connection checks the address it actually reached
+(``getpeername()``, right after connecting and before a byte is sent) and refuses this network's
+own (``webhooks.target``): a name resolved beforehand could resolve again elsewhere (DNS
+rebinding), the connected peer cannot. A refusal is a ``RefusedTarget``: permanent, not retried.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import http.client
 import json
 import math
 import random
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -36,7 +43,7 @@ MAX_RETRY_AFTER = 60.0  # a platform asking for a longer wait gets this, at most
 # Query parameters and headers that carry credentials: masked whenever a request is shown.
 _SECRET_PARAMS = frozenset({"access_token", "api_secret"})
 _SECRET_HEADERS = frozenset(
-    {"authorization", "access-token", "api-key", "api-token", "x-kit-api-key"}
+    {"authorization", "access-token", "api-key", "api-token", "x-kit-api-key", "rebound-signature"}
 )
 _MASK = "***"
 
@@ -65,6 +72,8 @@ class HttpRequest:
         default=None, repr=False, compare=False
     )
     pace: Pace | None = field(default=None, repr=False, compare=False)
+    public_only: bool = False
+    """Connect to public addresses only (SSRF guard: ``_public_connection``)."""
 
     def data(self) -> bytes:
         """The body as sent: compact UTF-8 JSON."""
@@ -134,16 +143,64 @@ class TransportError(Exception):
     """No HTTP answer (refused, reset, timed out, DNS): always worth a retry."""
 
 
+class RefusedTarget(Exception):
+    """A guarded request reached an address of this network's own (SSRF): never retried."""
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None  # the 3xx is returned as the answer and classified as permanent
 
 
+def _public_connection(
+    address: tuple[str, int], timeout: Any, source_address: Any = None
+) -> socket.socket:
+    """``socket.create_connection``, then a look at the peer actually connected to."""
+    from chalicelib.webhooks.target import peer_reason
+
+    sock = socket.create_connection(address, timeout, source_address)
+    try:
+        reason = peer_reason(sock.getpeername()[0])
+    except OSError:
+        reason = "an address that cannot be read"
+    if reason:
+        sock.close()
+        raise RefusedTarget(f"the target is {reason}: only public addresses are allowed here")
+    return sock
+
+
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection  # before TLS: the check precedes any byte
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(_PublicHTTPSConnection, req)  # the default, verifying TLS context
+
+
 _opener = urllib.request.build_opener(_NoRedirect())
+# No proxy (the peer would be the proxy, not the target), no redirects, guarded connections.
+_public_opener = urllib.request.build_opener(
+    urllib.request.ProxyHandler({}), _NoRedirect(), _PublicHTTPHandler(), _PublicHTTPSHandler()
+)
 
 
 def send(request: HttpRequest, timeout: float = DEFAULT_TIMEOUT) -> Answer:
-    """Send ``request``; returns the ``Answer`` for any HTTP status, raises ``TransportError``."""
+    """Send ``request``; returns the ``Answer`` for any HTTP status, raises ``TransportError``
+    (or ``RefusedTarget`` for a ``public_only`` request that reached an internal address)."""
     scheme = urlsplit(request.url).scheme
     if scheme not in ("http", "https"):
         raise ValueError(f"refusing to send to a {scheme or 'relative'} URL")
@@ -153,8 +210,9 @@ def send(request: HttpRequest, timeout: float = DEFAULT_TIMEOUT) -> Answer:
         headers=dict(request.headers),
         method=request.method,
     )
+    opener = _public_opener if request.public_only else _opener
     try:
-        with _paced(request, timeout), _opener.open(req, timeout=timeout) as resp:
+        with _paced(request, timeout), opener.open(req, timeout=timeout) as resp:
             return Answer(resp.status, resp.read(), retry_after(resp.headers.get("Retry-After")))
     except urllib.error.HTTPError as err:
         with err:
@@ -238,6 +296,8 @@ def send_with_retries(
             answer = transport(request, timeout=min(timeout, remaining))
         except TransportError as err:
             outcome = Outcome(RETRY, f"transport error: {err}")
+        except RefusedTarget as err:
+            return Outcome(PERMANENT, f"refused: {err}"), attempt
         else:
             # A transport may answer (status, body) or an Answer with its Retry-After.
             wait = getattr(answer, "retry_after", None)

@@ -34,3 +34,13 @@ def internal_address_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Addre
         if flag:
             return f"{what} ({address})"
     return None
+
+
+def peer_reason(peer: str) -> str | None:
+    """Why a connected socket's peer address (``getpeername()[0]``, an IPv6 one possibly with a
+    ``%zone``) is not a public one, or None."""
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return f"an unreadable address ({peer!r})"
+    return internal_address_reason(address)
