@@ -91,10 +91,11 @@ def render_html(report: Mapping[str, Any]) -> str:
     if report["platforms"]:
         sections.append(
             _card(
-                "Platform events",
+                "Destination events",
                 _platform_chart(report["platforms"]),
                 "chart-platforms",
-                "Server-side events per platform: sent (or dry run), failed, skipped.",
+                "Server-side events per destination (ad platforms, email tools, webhooks): sent "
+                "(or dry run), failed, skipped.",
             )
         )
     if report["links"]:
@@ -402,7 +403,7 @@ def _platform_chart(platforms: Sequence[Mapping[str, Any]]) -> str:
             f'<g class="platform"><title>{escape(p["id"])}: {number(pe["sent"])} sent, '
             f"{number(pe['failed'])} failed, {number(pe['skipped'])} skipped</title>"
             f'<text x="0" y="{y + row_h / 2 + 5}" font-size="14" fill="{INK}">'
-            f"{escape(p['id'])}</text>{''.join(segments)}"
+            f"{escape(p['id'])}{_kind_mark(p)}</text>{''.join(segments)}"
             f'<text x="{x + 8:.1f}" y="{y + row_h / 2 + 5}" font-size="13" fill="{INK}">'
             f"{number(pe['sent'])} sent · {number(pe['failed'])} failed</text></g>"
         )
@@ -413,6 +414,14 @@ def _platform_chart(platforms: Sequence[Mapping[str, Any]]) -> str:
         f'<span><i style="background:{SKIPPED}"></i>skipped</span></div>'
     )
     return legend + layout.svg(parts, "Platform events")
+
+
+def _kind_mark(entry: Mapping[str, Any]) -> str:
+    """A small mark after an email tool's or a webhook's name (ad platforms are the default)."""
+    kind = entry.get("kind") or "ad platform"
+    if kind == "ad platform":
+        return ""
+    return f'<tspan font-size="11" fill="{MUTED}"> · {escape(kind)}</tspan>'
 
 
 def _links_table(links: Sequence[Mapping[str, Any]]) -> str:

@@ -197,10 +197,11 @@ def render_text(report: Mapping[str, Any], console: Any) -> None:
     )
     render_readiness(report, console)
     table(
-        "Platforms",
+        "Destinations",
         report["platforms"],
         [
-            ("platform", lambda r: r["id"]),
+            ("destination", lambda r: r["id"]),
+            ("kind", lambda r: r.get("kind", "ad platform")),
             ("clicks", lambda r: number(r["clicks"])),
             ("sent", lambda r: number(r["platform_events"]["sent"])),
             ("failed", lambda r: number(r["platform_events"]["failed"])),

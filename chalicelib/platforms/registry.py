@@ -50,6 +50,16 @@ def webhook_name(webhook_id: str) -> str:
     return f"{WEBHOOK_PREFIX}{webhook_id}"
 
 
+AD_PLATFORM, EMAIL_TOOL, WEBHOOK = "ad platform", "email tool", "webhook"
+
+
+def kind_of(name: str) -> str:
+    """What ``name`` is, as stats show it: ad platform, email tool or webhook."""
+    if name.startswith(WEBHOOK_PREFIX):
+        return WEBHOOK
+    return EMAIL_TOOL if name in EMAIL_MODULES else AD_PLATFORM
+
+
 def is_own_system(name: str) -> bool:
     """An email tool or a webhook: the merchant's own system, not an ad platform."""
     return name in EMAIL_MODULES or name.startswith(WEBHOOK_PREFIX)

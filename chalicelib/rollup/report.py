@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.platforms.registry import is_own_system
+from chalicelib.platforms.registry import is_own_system, kind_of
 from chalicelib.rollup import sketch
 from chalicelib.rollup.audiences import Catalog, link_id
 from chalicelib.rollup.hours import days_back, hours_back
@@ -207,7 +207,7 @@ def collect(
     platforms = (
         []
         if (link or campaign or audience)
-        else [entry(sort_key(PLATFORM, p)) for p in keys(PLATFORM)]
+        else [{**entry(sort_key(PLATFORM, p)), "kind": kind_of(p)} for p in keys(PLATFORM)]
     )
     for table in (links, campaigns, platforms):
         table.sort(key=lambda e: (-e["clicks"], -e["platform_events"]["sent"], e["id"]))

@@ -145,7 +145,7 @@ def test_stats_prints_readable_tables_with_a_trend(rolled):
         "Campaigns",
         "Audiences",
         "pricing-visitors",
-        "Platforms",
+        "Destinations",
         "revenue EUR 49.90, USD 20.00",
     ):
         assert expected in text, expected
