@@ -292,7 +292,7 @@ EventTags = Annotated[
 class KlaviyoPlatform(_Platform):
     api_key: SecretRef
     """A private API key (pk_...) with the events:write and profiles:write scopes."""
-    revision: KlaviyoRevision = "2025-10-15"
+    revision: KlaviyoRevision = "2026-10-15"
     """The API revision sent in the `revision` header."""
 
 
