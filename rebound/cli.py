@@ -152,6 +152,7 @@ def apply(file: str, prune: bool, yes: bool) -> None:
                 f"Finished the interrupted apply: {finished} remaining of {total} writes done."
             )
         if not the_plan.empty:
+            _seed_local_secrets(config)
             store.write(the_plan.writes(), source=_source(file))
     except (ConcurrentChangeError, ApplyInProgressError) as exc:
         raise UserError(str(exc)) from None
@@ -162,6 +163,18 @@ def apply(file: str, prune: bool, yes: bool) -> None:
             f"[green]Applied[/green]: {the_plan.count('create')} created, "
             f"{the_plan.count('update')} updated, {the_plan.count('delete')} deleted."
         )
+
+
+def _seed_local_secrets(config) -> None:
+    """On the local stack, a new credential reference gets a random local value, as the stack's
+    own start does (rebound.local.seed_secrets): a new domain's postbacks can be signed at once."""
+    if os.environ.get("REBOUND_STAGE") != target.LOCAL_STAGE or not target.local_stack_running():
+        return
+    from rebound.local import seed_secrets
+
+    created = seed_secrets(config)
+    if created:
+        out.print(f"Seeded {len(created)} local secret(s): {', '.join(created)}")
 
 
 def _aws_errors() -> tuple[type[Exception], ...]:

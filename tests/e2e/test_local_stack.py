@@ -215,3 +215,139 @@ def test_a_human_click_in_an_audience_is_recorded_as_dry_run_platform_requests(s
     assert meta["body"]["data"][0]["event_name"] == "PageView"
     table = stack.rebound("platform-requests", "--platform", "tiktok")
     assert table.returncode == 0 and "tiktok" in table.stdout
+
+
+REMARKETING = """\
+version: 1
+domains:
+  - name: mail.localhost
+    root_url: https://shop.example/
+    conversion_secret: ssm:/rebound/local/mail.localhost/conversion-secret
+platforms:
+  klaviyo: {{api_key: ssm:/rebound/local/klaviyo-key, endpoint: "{klaviyo}"}}
+  brevo: {{api_key: ssm:/rebound/local/brevo-key}}
+audiences:
+  - id: e2e-leads
+    match: {{links: [mail.localhost/e2e-lead]}}
+    send_to: [klaviyo, brevo]
+links:
+  - domain: mail.localhost
+    slug: e2e-lead
+    url: https://shop.example/guide
+    campaign: e2e-mail
+    track_conversions: true
+"""
+
+
+def test_a_signed_lead_reaches_the_email_tool_once_and_its_email_is_kept_nowhere(stack, tmp_path):
+    """A click, then a signed lead with an email: one request at the (fake) email tool with the
+    normalised email and Rebound's event id as its idempotency key; the same postback again: no
+    second request; the lake, the click index and the dry-run records hold no plain email."""
+    import http.client
+    import time
+    from urllib.parse import parse_qs, urlsplit
+
+    import boto3
+
+    from tests.platforms.conftest import FakePlatform
+
+    klaviyo = FakePlatform().start()
+    klaviyo.default = (202, b"")
+    try:
+        links = tmp_path / "remarketing.yaml"
+        links.write_text(REMARKETING.format(klaviyo=klaviyo.url), encoding="utf-8")
+        applied = stack.rebound("apply", str(links), "--yes")
+        assert applied.returncode == 0, applied.stderr + applied.stdout
+
+        def request(method: str, path: str, body: bytes | None = None, **headers: str):
+            conn = http.client.HTTPConnection("127.0.0.1", stack.api_port, timeout=10)
+            conn.request(method, path, body=body, headers={"Host": "mail.localhost", **headers})
+            response = conn.getresponse()
+            answer = (response.status, response.getheader("Location"), response.read())
+            conn.close()
+            return answer
+
+        status, location, _ = request(
+            "GET", "/e2e-lead", **{"User-Agent": CHROME, "CloudFront-Viewer-Country": "US"}
+        )
+        assert status == 302
+        (click_id,) = parse_qs(urlsplit(location or "").query)["rb_cid"]
+
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
+        endpoint = f"http://127.0.0.1:{stack.aws_port}"
+        ddb = session.client("dynamodb", endpoint_url=endpoint)
+        deadline = time.monotonic() + 60  # a hang guard: the archiver indexes the click
+        while not ddb.get_item(
+            TableName="rebound-local-click-index", Key={"click_id": {"S": click_id}}
+        ).get("Item"):
+            assert time.monotonic() < deadline, "the click never reached the click index"
+            time.sleep(0.3)
+
+        body = json.dumps(
+            {
+                "click_id": click_id,
+                "event": "lead",
+                "event_id": "lead-e2e-1",
+                "user": {"email": "  Jane.Doe@Example.COM "},
+            }
+        ).encode()
+        signed = stack.rebound("sign", "--domain", "mail.localhost", "-", input=body.decode())
+        assert signed.returncode == 0, signed.stderr
+        headers = {"Content-Type": "application/json", "Rebound-Signature": signed.stdout.strip()}
+        status, _, answer = request("POST", "/_/conversions", body, **headers)
+        assert status == 202, answer
+        assert json.loads(answer)["attributed"] is True
+
+        deadline = time.monotonic() + 60
+        while not klaviyo.received:
+            assert time.monotonic() < deadline, "the lead never reached the email tool"
+            time.sleep(0.3)
+        (sent,) = klaviyo.received
+        event = sent.json["data"]["attributes"]
+        assert event["profile"]["data"]["attributes"]["email"] == "jane.doe@example.com"
+        assert event["unique_id"] == "lead-e2e-1"
+        assert event["properties"]["campaign"] == "e2e-mail"
+
+        # The same postback again (a merchant's retry): accepted as a duplicate, never resent.
+        status, _, answer = request("POST", "/_/conversions", body, **headers)
+        assert status == 202 and json.loads(answer)["duplicate"] is True
+
+        # The dry-run tool (brevo: no endpoint, so the local stack records it) shows it masked.
+        deadline = time.monotonic() + 60
+        while True:
+            found = stack.rebound("platform-requests", "--json", "--platform", "brevo")
+            assert found.returncode == 0, found.stderr
+            records = json.loads(found.stdout)
+            if any("lead-e2e-1" in json.dumps(r) for r in records):
+                break
+            assert time.monotonic() < deadline, "no dry-run record of the lead for brevo"
+            time.sleep(0.3)
+        assert "j***@example.com" in json.dumps(records)
+
+        s3 = session.client("s3", endpoint_url=endpoint)
+        buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        deadline = time.monotonic() + 60
+        while True:  # until the lake has the conversion (so the scan looks at it)
+            kept = [
+                gzip_or_text(obj["Key"], s3.get_object(Bucket=b, Key=obj["Key"])["Body"].read())
+                for b in buckets
+                for obj in s3.list_objects_v2(Bucket=b).get("Contents", [])
+            ]
+            if any("lead-e2e-1" in t and '"conversion_id"' in t for t in kept):
+                break
+            assert time.monotonic() < deadline, "the conversion never reached the lake"
+            time.sleep(0.5)
+        kept += [json.dumps(i) for i in ddb.scan(TableName="rebound-local-click-index")["Items"]]
+        everything = "\n".join(kept).lower()
+        assert "jane.doe" not in everything
+        assert len(klaviyo.received) == 1
+    finally:
+        klaviyo.stop()
+
+
+def gzip_or_text(key: str, raw: bytes) -> str:
+    import gzip
+
+    return gzip.decompress(raw).decode() if key.endswith(".gz") else raw.decode()
