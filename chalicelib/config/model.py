@@ -319,6 +319,9 @@ class ActiveCampaignPlatform(_Platform):
     tags: EventTags
     """The tag id added for each kind of conversion (lead, purchase, or a custom event's name); a
     kind without a tag is not sent. An automation can start when a tag is added."""
+    fields: dict[Annotated[Text, Field(max_length=64)], Annotated[Int, Field(ge=1)]] | None = None
+    """Custom field ids for Rebound's properties (campaign, link, utm_source, ...: docs/
+    remarketing.md): each mapped field is set to the conversion's value, as text."""
 
 
 class MailchimpPlatform(_Platform):
@@ -329,6 +332,12 @@ class MailchimpPlatform(_Platform):
     status_if_new: Literal["pending", "subscribed", "transactional"] = "pending"
     """A new contact's status: pending (double opt-in: Mailchimp asks them to confirm),
     subscribed (only when your form collected marketing consent), or transactional."""
+    tags: (
+        dict[Annotated[Text, Field(max_length=64)], Annotated[Text, Field(max_length=100)]] | None
+    ) = None
+    """A tag name added for each kind (lead, purchase, a custom event's name) besides the event:
+    a journey can start on "Tag added" or a segment use it where event starts are not in the
+    plan."""
 
 
 class HubSpotPlatform(_Platform):
@@ -337,7 +346,7 @@ class HubSpotPlatform(_Platform):
     for custom events)."""
     event_names: dict[Annotated[Text, Field(max_length=64)], Identifier] | None = None
     """Custom events (Enterprise hubs only): the event's internal name (pe<portal>_...) for each kind
-    of conversion. Without them the contact's rebound_* properties are set instead."""
+    of conversion, sent after the contact's rebound_* properties are set (always)."""
 
 
 class Platforms(_Model):

@@ -510,8 +510,8 @@ class Dispatcher:
             return
         if dry_run:
             try:
-                for step in _steps(request):
-                    self.recorder.record(run.name, step, run.now)  # type: ignore[union-attr]
+                for index, step in enumerate(_steps(request)):
+                    self.recorder.record(run.name, step, run.now, index)  # type: ignore[union-attr]
             except Exception as exc:
                 self._release(run, batch, f"dry-run record not written ({_kind(exc)})")
                 return

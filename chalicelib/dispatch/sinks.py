@@ -108,7 +108,9 @@ class DryRunRecorder:
         self.s3 = s3
         self.bucket = bucket
 
-    def record(self, platform: str, request: HttpRequest, now: datetime) -> str:
+    def record(self, platform: str, request: HttpRequest, now: datetime, step: int = 0) -> str:
+        """``step``: the request's place in its chain (0 for the first or only one), so each step
+        of a chain is its own record, listed in order."""
         now = now.astimezone(UTC)
         try:
             body: Any = json.loads(request.data() or b"null")
@@ -124,7 +126,8 @@ class DryRunRecorder:
             "body": redact_device(body),
         }
         first = (list(request.event_ids) or ["none"])[0]
-        key = f"{_hour_prefix(self.PREFIX, now)}{now:%Y%m%dT%H%M%S%f}-{platform}-{first}.json"
+        stamp = f"{now:%Y%m%dT%H%M%S%f}" + (f"s{step}" if step else "")
+        key = f"{_hour_prefix(self.PREFIX, now)}{stamp}-{platform}-{first}.json"
         self.s3.put_object(
             Bucket=self.bucket,
             Key=key,

@@ -15,6 +15,7 @@ rebinding), the connected peer cannot. A refusal is a ``RefusedTarget``: permane
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email.utils
 import http.client
@@ -95,7 +96,7 @@ class HttpRequest:
         values = [v for k, v in parse_qsl(urlsplit(self.url).query) if k in _SECRET_PARAMS]
         for name, value in self.headers.items():
             if name.lower() in _SECRET_HEADERS:
-                values += [value, value.split(" ", 1)[-1]]
+                values += [value, value.split(" ", 1)[-1], *_basic_password(value)]
         return tuple(sorted({v for v in values if len(v) >= 4}, key=len, reverse=True))
 
     def __str__(self) -> str:
@@ -106,6 +107,18 @@ class HttpRequest:
             f"HttpRequest(method={self.method!r}, url={self.safe_url!r}, "
             f"headers={self.safe_headers!r}, events={len(self.event_ids)})"
         )
+
+
+def _basic_password(value: str) -> list[str]:
+    """The password inside ``Basic base64(user:password)`` (Mailchimp's API key), if any."""
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "basic":
+        return []
+    try:
+        decoded = base64.b64decode(token, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return []
+    return [decoded.partition(":")[2]]
 
 
 @dataclass(frozen=True)

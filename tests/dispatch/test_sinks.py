@@ -120,3 +120,17 @@ def test_redaction_masks_device_fields_by_name_and_addresses_by_shape():
         "note": "j***@example.com",
         "other": [IP_REDACTED, "2026-11-23T12:00:00Z", 49.5, None],
     }
+
+
+def test_each_step_of_a_chain_recorded_at_one_instant_is_its_own_record_in_order():
+    from chalicelib.platforms.http import HttpRequest
+
+    first = HttpRequest("PUT", "https://t.example/members/1", {}, {"email": "a@b.example"}, ("e",))
+    second = HttpRequest("POST", "https://t.example/members/1/events", {}, {"n": 1}, ("e",))
+    s3 = FakeS3()
+    recorder = DryRunRecorder(s3, "lake")
+    at = datetime(2026, 11, 23, 12, tzinfo=NOW.tzinfo)
+    keys = [recorder.record("tool", step, at, index) for index, step in enumerate([first, second])]
+    assert len(set(keys)) == 2 and sorted(keys) == keys
+    assert keys[0] == recorder.record("tool", first, at)  # a lone request keeps its usual key
+    assert [json.loads(s3.objects[k])["method"] for k in keys] == ["PUT", "POST"]
