@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from chalicelib.platforms import pace
 from chalicelib.platforms.event import PlatformEvent
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
@@ -106,6 +107,16 @@ class FakePlatform:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def fresh_paces():
+    """Every test starts with full rate-limit buckets: an email tool's ``Pace`` is kept per
+    process and account, so a test would otherwise wait, in real time, for the tokens an earlier
+    test with the same key used up."""
+    with pace._paces_lock:
+        pace._paces.clear()
+    yield
 
 
 @pytest.fixture
