@@ -181,7 +181,10 @@ class EmailTool(Platform):
 
     def classify(self, status: int, body: bytes | str) -> Outcome:
         """2xx ok; 408, 429 and 5xx retry; anything else (401, 403, 400, 404, 422) permanent,
-        with the tool's own words (``error_detail``, addresses masked) as the reason."""
+        with the tool's own words (``error_detail``, addresses masked) as the reason. A success
+        is just its status: its body is the contact as the tool keeps it, address included."""
+        if 200 <= status < 300:
+            return classify_status(status)
         return classify_status(status, error_detail(body))
 
 

@@ -150,6 +150,15 @@ def test_a_refusal_that_quotes_the_email_is_recorded_with_it_masked(tool):
         assert EMAIL not in outcome.reason and MASKED in outcome.reason
 
 
+def test_a_success_is_recorded_as_its_status_without_the_body_the_tool_answered(tool):
+    if type(tool).classify is not EmailTool.classify:
+        pytest.skip("the tool reads its answers itself")
+    body = json.dumps({"subscriber": {"id": 1, "email_address": EMAIL}, "message": EMAIL})
+    for status in (200, 201, 202, 204):
+        outcome = tool.classify(status, body.encode())
+        assert (outcome.kind, outcome.reason) == ("ok", f"HTTP {status}")
+
+
 def test_the_event_names_and_properties_every_tool_is_told():
     assert [event_name(k) for k in ("lead", "purchase", "page_view", "Trial Started")] == [
         "Rebound Lead",
