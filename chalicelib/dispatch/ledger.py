@@ -18,6 +18,7 @@ request's events is one BatchWriteItem per 25: about 1.04 round trips per event 
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +58,10 @@ def ledger_key(platform: str, domain: str, kind: str, event_id: str) -> str:
     kind or id is escaped, so two different events never share a key."""
     parts = (platform, domain.lower(), kind, event_id)
     return "event#" + "#".join(quote(p, safe="") if "#" in p or "%" in p else p for p in parts)
+
+
+ONE_BY_ONE_TRIES = 3
+ONE_BY_ONE_PAUSE = 0.05  # seconds: full jitter up to 0.1, then 0.2
 
 
 class Ledger:
@@ -137,10 +142,23 @@ class Ledger:
                 # events are sent again once their claims run out: try them one by one.
                 left = chunk
             for request in left:  # still throttled: one by one, raising if that fails too
+                self._write_one(request)
+
+    def _write_one(self, request: dict[str, Any]) -> None:
+        """One put or delete, tried ``ONE_BY_ONE_TRIES`` times: a settle that does not land after
+        a send means a resend once the claim runs out, so a throttle here is worth a wait (the
+        write is the same each time: repeating it is harmless)."""
+        for attempt in range(1, ONE_BY_ONE_TRIES + 1):
+            try:
                 if "PutRequest" in request:
                     self.ddb.put_item(TableName=self.table, Item=request["PutRequest"]["Item"])
                 else:
                     self.ddb.delete_item(TableName=self.table, Key=request["DeleteRequest"]["Key"])
+                return
+            except (ClientError, BotoCoreError):
+                if attempt == ONE_BY_ONE_TRIES:
+                    raise
+                time.sleep(random.uniform(0, ONE_BY_ONE_PAUSE * 2**attempt))
 
     def status(self, key: str) -> str | None:
         item = self._item(key)

@@ -28,7 +28,7 @@ from chalicelib.links.store import ConfigStore
 from infra.provision import PROJECT
 from rebound.worker import sqs_event
 from tests.faults.engine import Attempt, Cell, Logs, Path
-from tests.faults.world import DOMAIN, SECRET, FakeContext, StreamCursor, World
+from tests.faults.world import DOMAIN, SECRET, WEBHOOK, FakeContext, StreamCursor, World
 from tests.lake import factories
 
 CHROME = (
@@ -515,7 +515,7 @@ class Dispatcher(Path):
                 "slug": "sale",
                 "is_bot": False,
                 "consent": "not_required",
-                "platforms": ["meta", "tiktok"],
+                "platforms": ["meta", "tiktok", WEBHOOK],
                 "click_ids": {"fbclid": "IwAR2xYz_-AbC", "ttclid": "E.C.P.tt"},
                 "country": "US",
                 "visitor_id": "0f" * 16,
@@ -528,6 +528,7 @@ class Dispatcher(Path):
     def _conversion(human: dict, order: str, now: datetime) -> dict:
         c = human["click"]
         index = {**{k: c[k] for k in CLICK_FIELDS if k in c}, "user_agent": CHROME}
+        index["platforms"] = ["klaviyo", "meta", "tiktok", WEBHOOK]  # as the postback sets them
         return {
             "kind": "conversion",
             "conversion": {
@@ -546,6 +547,8 @@ class Dispatcher(Path):
             "ip": "198.51.100.4",
             "user_agent": None,
             "user": {"em": hashlib.sha256(b"jane@example.com").hexdigest()},
+            "contact": {"email": "jane@example.com"},  # for the email tool (encrypted stream)
+            "context": {"link": f"{DOMAIN}/sale", "campaign": "spring", "consent": "not_required"},
             "click": index,
         }
 
@@ -568,6 +571,10 @@ class Dispatcher(Path):
             for r in fake.received:
                 for eid in set(event_ids_in(r.json)):
                     out[(name, eid)] += 1
+        for r in world.klaviyo.received:  # Klaviyo's idempotency key is Rebound's event id
+            out[("klaviyo", r.json["data"]["attributes"]["unique_id"])] += 1
+        for r in world.webhook.received:  # a delivery's id is its event's id
+            out[(WEBHOOK, r.json["id"])] += 1
         return out
 
     def dead_lettered(self, world: World) -> dict[tuple[str, str], str]:

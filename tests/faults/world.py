@@ -33,9 +33,12 @@ SECRET = "whsec-faults-0123456789abcdef"
 SECRET_REF = "ssm:/rebound/local/go.localhost/conversion-secret"
 META_TOKEN_REF = "ssm:/rebound/local/meta-token"
 TIKTOK_TOKEN_REF = "secretsmanager:rebound/local/tiktok-token"  # both kinds of reference
+KLAVIYO_KEY_REF = "ssm:/rebound/local/klaviyo-key"
+WEBHOOK_SECRET_REF = "ssm:/rebound/local/webhook-crm"
+WEBHOOK = "webhook:crm"
 
 
-def world_specs(meta_url: str, tiktok_url: str) -> Specs:
+def world_specs(meta_url: str, tiktok_url: str, klaviyo_url: str, webhook_url: str) -> Specs:
     link = {
         "domain": DOMAIN,
         "redirect": 302,
@@ -71,9 +74,20 @@ def world_specs(meta_url: str, tiktok_url: str) -> Specs:
                 "endpoint": tiktok_url,
                 "dry_run": False,
             },
+            # The merchant's own systems: an email tool and a webhook (issue 17).
+            "klaviyo": {
+                "api_key": KLAVIYO_KEY_REF,
+                "endpoint": klaviyo_url,
+                "dry_run": False,
+                "revision": "2025-10-15",
+            },
         },
         audiences=[
-            {"id": "buyers", "match": {"tags": ["sale"]}, "send_to": ["meta", "tiktok"]},
+            {
+                "id": "buyers",
+                "match": {"tags": ["sale"]},
+                "send_to": ["meta", "tiktok", "klaviyo"],
+            },
             # An engagement tier (dispatch/tiers.py): its state reads and writes are on the path.
             {
                 "id": "warm",
@@ -86,6 +100,16 @@ def world_specs(meta_url: str, tiktok_url: str) -> Specs:
         links=[
             {**link, "slug": "sale", "url": "https://shop.example/sale"},
             {**link, "slug": "capped", "url": "https://shop.example/capped", "max_clicks": 10**9},
+        ],
+        webhooks=[
+            {
+                "id": "crm",
+                "url": f"{webhook_url}/rebound",
+                "secret": WEBHOOK_SECRET_REF,
+                "events": ["click", "lead", "purchase"],
+                "personal_data": "hashed",
+                "dry_run": False,
+            }
         ],
     )
 
@@ -129,6 +153,10 @@ class World:
         self.tiktok = FakePlatform()
         self.meta.default = (200, b'{"events_received": 1}')
         self.tiktok.default = (200, b'{"code": 0, "message": "OK"}')
+        self.klaviyo = FakePlatform()
+        self.klaviyo.default = (202, b"")
+        self.webhook = FakePlatform()
+        self.webhook.default = (200, b"{}")
         self.injector = Injector()
         self.snapshot = Snapshot()
         self.app: ModuleType
@@ -145,19 +173,29 @@ class World:
         os.environ["REBOUND_PLATFORMS_DRY_RUN"] = "0"
         os.environ["REBOUND_LINK_CACHE_TTL"] = "30"
         self.names = Names.from_env()
-        self.meta.start()
-        self.tiktok.start()
+        for fake in self.fakes():
+            fake.start()
         self.injector.platform_names = {
             self.meta.server.server_address[1]: "meta",
             self.tiktok.server.server_address[1]: "tiktok",
+            self.klaviyo.server.server_address[1]: "klaviyo",
+            self.webhook.server.server_address[1]: WEBHOOK,
         }
         ddb = client("dynamodb")
         store = ConfigStore(ddb, self.names.links_table)
         store.write(
-            make_plan(world_specs(self.meta.url, self.tiktok.url), store.read_all()).writes()
+            make_plan(
+                world_specs(self.meta.url, self.tiktok.url, self.klaviyo.url, self.webhook.url),
+                store.read_all(),
+            ).writes()
         )
         ssm = client("ssm")
-        for ref, value in [(SECRET_REF, SECRET), (META_TOKEN_REF, "EAAB-meta-token")]:
+        for ref, value in [
+            (SECRET_REF, SECRET),
+            (META_TOKEN_REF, "EAAB-meta-token"),
+            (KLAVIYO_KEY_REF, "pk_faults_klaviyo"),
+            (WEBHOOK_SECRET_REF, "whsec-crm-faults"),
+        ]:
             ssm.put_parameter(Name=ref.removeprefix("ssm:"), Value=value, Type="SecureString")
         client("secretsmanager").create_secret(
             Name=TIKTOK_TOKEN_REF.removeprefix("secretsmanager:"), SecretString="tiktok-token"
@@ -215,13 +253,17 @@ class World:
                         for i, m in enumerate(page)
                     ],
                 )
-        for fake in (self.meta, self.tiktok):
+        for fake in self.fakes():
             with fake._lock:
                 fake.received.clear()
         self.clock.offset = timedelta()
         self.new_container()
 
     # --- reading the world ------------------------------------------------------------------
+
+    def fakes(self) -> list[FakePlatform]:
+        """The destinations' fake servers: two ad platforms, an email tool, a webhook."""
+        return [self.meta, self.tiktok, self.klaviyo, self.webhook]
 
     def tables(self) -> list[str]:
         n = self.names
@@ -285,8 +327,8 @@ class World:
         return out
 
     def stop(self) -> None:
-        self.meta.stop()
-        self.tiktok.stop()
+        for fake in self.fakes():
+            fake.stop()
 
 
 def _moto_table(name: str) -> Any:
