@@ -140,6 +140,8 @@ class ActiveCampaign(EmailTool):
     def classify(self, status: int, body: bytes | str) -> Outcome:
         """2xx ok; a 422 that says the tag is there already: ok (the step is done); 429 and 5xx
         retry; 403 (a bad key), 400, 404 (no such tag) and other 422s permanent."""
+        if 200 <= status < 300:
+            return classify_status(status)  # the body is the contact, address included
         detail = error_detail(body)
         if status == 422 and any(w in detail.lower() for w in _DUPLICATE_WORDS):
             return Outcome(OK, f"HTTP 422, taken as done: {detail}")

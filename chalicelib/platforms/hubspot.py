@@ -171,12 +171,13 @@ class HubSpot(EmailTool):
         """2xx ok, but a batch answer listing errors is permanent; a 409 about the event's uuid
         is an event recorded before (ok); 429 and 5xx retry; 400 (a missing property), 401, 403
         and other 4xx permanent, with HubSpot's category and message."""
-        detail = error_detail(body)
         if 200 <= status < 300:
             payload = parse_json(body)
             errors = payload.get("errors") if isinstance(payload, dict) else None
             if errors:
                 return Outcome(PERMANENT, f"HTTP {status}: {error_detail(_first(errors))}")
+            return classify_status(status)  # the body is the contact, address included
+        detail = error_detail(body)
         if status == 409 and "uuid" in detail.lower():
             return Outcome(OK, f"HTTP 409, recorded before: {detail}")
         return classify_status(status, detail)

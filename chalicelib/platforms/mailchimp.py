@@ -212,8 +212,10 @@ class Mailchimp(EmailTool):
         without a JSON body (Mailchimp's throttle at high volume) retry; 401, 403, 400 and 404
         permanent with the problem's title and detail."""
         found = parse_json(body)
-        if 200 <= status < 300 and isinstance(found, dict) and found.get("members") == []:
-            return Outcome(PERMANENT, NO_MEMBER)
+        if 200 <= status < 300:
+            if isinstance(found, dict) and found.get("members") == []:
+                return Outcome(PERMANENT, NO_MEMBER)
+            return classify_status(status)  # the body is the member, address included
         if status == 403 and found is None:
             return Outcome(RETRY, "HTTP 403 without a JSON body (Mailchimp's throttle)")
         return classify_status(status, problem(body))

@@ -151,8 +151,6 @@ def test_a_refusal_that_quotes_the_email_is_recorded_with_it_masked(tool):
 
 
 def test_a_success_is_recorded_as_its_status_without_the_body_the_tool_answered(tool):
-    if type(tool).classify is not EmailTool.classify:
-        pytest.skip("the tool reads its answers itself")
     body = json.dumps({"subscriber": {"id": 1, "email_address": EMAIL}, "message": EMAIL})
     for status in (200, 201, 202, 204):
         outcome = tool.classify(status, body.encode())
