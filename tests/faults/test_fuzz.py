@@ -31,7 +31,12 @@ FUZZ = settings(
     derandomize=True,  # the same examples on every run: CI is reproducible
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-SPECS = world_specs("https://meta.invalid", "https://tiktok.invalid")
+SPECS = world_specs(
+    "https://meta.invalid",
+    "https://tiktok.invalid",
+    "https://klaviyo.invalid",
+    "https://hooks.invalid",
+)
 CONFIGURED_HOSTS = {DOMAIN} | {
     urlsplit(url).hostname
     for spec in [*SPECS.domains, *SPECS.links]
