@@ -9,9 +9,15 @@ from chalicelib import redirect
 from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names, link_cache_ttl
 from chalicelib.clicks import after_response
+from chalicelib.observe import outcomes
 
 app = Chalice(app_name="rebound")
 NAMES = Names.from_env()
+# On Lambda the runtime writes JSON logs (the template's LoggingConfig); elsewhere, on request.
+if os.environ.get("REBOUND_LOG_FORMAT") == "json":
+    from chalicelib.observe import logs
+
+    logs.configure()
 
 ROBOTS_TXT = "User-agent: *\nDisallow: /\n"
 
@@ -49,6 +55,8 @@ if _is_api_function():
     if after_response.mode() == after_response.AFTER_RESPONSE and after_response.start():
         PUBLISH_AFTER_RESPONSE = True
         app.register_middleware(after_response.middleware, "http")
+        # Clicks that went to the fallback queue (or nowhere) after the response: their metric.
+        after_response.HELD.on_flush = lambda where: outcomes.published(NAMES.stage, where).emit()
     if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency":
         # Init runs before any visitor arrives: make the clients and load the user-agent parser
         # now, so that no first click pays for them.
@@ -78,6 +86,7 @@ def _redirect(path: str) -> Response:
         headers=req.headers,
         source_ip=((req.context or {}).get("identity") or {}).get("sourceIp"),
     )
+    outcomes.redirect(NAMES.stage, answer).emit()  # one EMF line per request
     headers = {"Content-Type": "text/plain; charset=utf-8", **answer.headers}
     return Response(body=answer.body, status_code=answer.status, headers=headers)
 
@@ -154,6 +163,7 @@ def conversions() -> Response:
     """Merchant postback (HMAC-signed): validated, attributed, hashed, queued."""
     req = app.current_request
     reply = conversion_intake().receive(headers=req.headers, body=req.raw_body)
+    outcomes.postback(NAMES.stage, reply.status, reply.body).emit()
     return Response(body=reply.body, status_code=reply.status, headers=reply.headers)
 
 
@@ -171,13 +181,15 @@ def archiver(event):
     """Clicks and conversions to the S3 lake; human clicks to the click index."""
     from chalicelib.lake.archive import archive_batch
 
-    return archive_batch(
+    response = archive_batch(
         event.to_dict(),
         s3=client("s3"),
         dynamodb=client("dynamodb"),
         bucket=NAMES.lake_bucket_name(),
         click_index_table=NAMES.click_index_table,
     )
+    outcomes.archived(NAMES.stage, response).emit()
+    return response
 
 
 @cache
@@ -210,7 +222,9 @@ def dispatcher(event):
     """Server-side events to the ad platforms: batched, retried, idempotent, consent-aware."""
     # The Lambda context gives the batch its deadline: what cannot be sent in time is released
     # and reported for the retry.
-    return dispatcher_service().handle(event.to_dict(), context=getattr(event, "context", None))
+    report = dispatcher_service().dispatch(event.to_dict(), getattr(event, "context", None))
+    outcomes.dispatched(NAMES.stage, report).emit()  # one EMF line per destination
+    return report.response()
 
 
 @app.on_sqs_message(queue=NAMES.clicks_fallback_queue, batch_size=10, name="republisher")

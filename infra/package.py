@@ -169,9 +169,10 @@ def wheelhouse(
     target: Target, requirements: Path, *, offline: bool = False, cache: Path = WHEEL_CACHE
 ) -> Path:
     """A folder of the wheels requirements.txt needs on the target, downloaded once per target
-    and requirements file (pip resolves the pins' dependencies for the target's tags)."""
+    and set of requirements (comments aside); pip resolves for the target's tags."""
     options = target.pip_options()
-    digest = hashlib.sha256(requirements.read_bytes() + " ".join(options).encode()).hexdigest()
+    pins = [line.split("#", 1)[0].strip() for line in requirements.read_text("utf-8").splitlines()]
+    digest = hashlib.sha256("\n".join([*filter(None, pins), *options]).encode()).hexdigest()
     house = cache / f"{target.runtime}-{target.architecture}-{digest[:16]}"
     if (house / ".complete").exists():
         return house

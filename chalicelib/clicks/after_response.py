@@ -64,6 +64,8 @@ class Held:
         self._answered = threading.Condition(threading.Lock())
         self._answers = 0
         self.answerer: int | None = None  # the thread that answered last (the runtime's)
+        # Told where each flush's clicks went (app.py: the fallback and lost clicks' metrics).
+        self.on_flush: Any = None
 
     def hold(self, publisher: BatchPublisher, data: bytes, key: str) -> None:
         with self._lock:
@@ -89,6 +91,11 @@ class Held:
                 except Exception as exc:  # publish_batch never raises; a bug still must not
                     log.error("%d clicks not published: %s", len(batch), type(exc).__name__)
                     where["lost"] += len(batch)
+            if where and self.on_flush is not None:
+                try:
+                    self.on_flush(where)
+                except Exception as exc:  # a metric is never worth a click
+                    log.warning("after-response flush not counted: %s", type(exc).__name__)
             return where
 
     def discard(self) -> int:

@@ -32,13 +32,23 @@ class StreamPublisher:
         try:
             data = encode(event)
         except Exception as exc:  # not JSON-serialisable: a bug upstream, still not the visitor's
-            log.error("click %s not published: it could not be encoded (%s)", key, _code(exc))
+            log.error(
+                "click %s not published: it could not be encoded (%s)",
+                key,
+                _code(exc),
+                extra={"partition_key": key},
+            )
             return "lost"
         try:
             self.kinesis.put_record(StreamName=self.stream, Data=data, PartitionKey=key)
             return "stream"
         except Exception as exc:
-            log.warning("kinesis put failed for %s (%s), using the fallback queue", key, _code(exc))
+            log.warning(
+                "kinesis put failed for %s (%s), using the fallback queue",
+                key,
+                _code(exc),
+                extra={"partition_key": key},
+            )
         return self._fallback(data, key)
 
     def publish_batch(self, items: list[tuple[bytes, str]]) -> Counter[str]:
@@ -86,6 +96,7 @@ class StreamPublisher:
                 "click %s not published: kinesis and the fallback queue failed (%s)",
                 key,
                 _code(exc),
+                extra={"partition_key": key},
             )
             return "lost"
 
@@ -134,7 +145,11 @@ def republish(kinesis: Any, stream: str, bodies: list[tuple[str, str]]) -> list[
             key = partition_key(decode(body))
         except (ValueError, KeyError, TypeError):
             # Its body may hold a click's IP and user agent: the id only, never the content.
-            log.error("fallback message %s is not a click event; dropping it", message_id)
+            log.error(
+                "fallback message %s is not a click event; dropping it",
+                message_id,
+                extra={"message_id": message_id},
+            )
             continue
         records.append({"Data": body.encode("utf-8"), "PartitionKey": key})
         ids.append(message_id)

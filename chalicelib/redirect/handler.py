@@ -34,6 +34,8 @@ class Answer(NamedTuple):
     status: int
     headers: dict[str, Any]
     body: str
+    outcome: str = ""  # the decision's rule without its index: "rule", "split", "expired", ...
+    published: str | None = None  # where the click went: stream, fallback, lost, held; None: none
 
 
 class RedirectHandler:
@@ -82,9 +84,10 @@ class RedirectHandler:
         if spec.get("max_clicks"):
             consume = lambda: self.counter.consume(spec["domain"], spec["slug"], spec["max_clicks"])  # noqa: E731
         decision = decide(doc, site, facts, visitor, now, click_id=click_id, consume_click=consume)
-        self._record(decision, facts, visitor, doc, click_id, now)
+        published = self._record(decision, facts, visitor, doc, click_id, now)
         body = "" if facts.method == "HEAD" else decision.body
-        return Answer(decision.status, dict(decision.headers), body)
+        outcome = decision.rule.partition(":")[0]
+        return Answer(decision.status, dict(decision.headers), body, outcome, published)
 
     def _record(
         self,
@@ -94,21 +97,27 @@ class RedirectHandler:
         doc: dict | None,
         click_id: str,
         now: datetime,
-    ) -> None:
-        """Publish the click, or hold it for after the response. Whatever fails here loses the
-        click, never the redirect (the publisher itself never raises); the log names the click
-        and the error type only."""
+    ) -> str | None:
+        """Publish the click, or hold it for after the response; where it went (None: no click
+        to record). Whatever fails here loses the click, never the redirect (the publisher
+        itself never raises); the log names the click and the error type only."""
         try:
             click = build_click(decision, facts, visitor, doc, click_id=click_id, now=now)
             if click is None:
-                return
+                return None
             envelope = click_envelope(click, facts)
             if self.held is None:
-                self.publisher.publish(envelope, click_id)
-            else:
-                self.held.hold(self.publisher, encode(envelope), click_id)
+                return self.publisher.publish(envelope, click_id)
+            self.held.hold(self.publisher, encode(envelope), click_id)
+            return "held"
         except Exception as exc:
-            log.error("click %s not recorded: %s", click_id, type(exc).__name__)
+            log.error(
+                "click %s not recorded: %s",
+                click_id,
+                type(exc).__name__,
+                extra={"click_id": click_id},
+            )
+            return "lost"
 
     def _lookup(self, facts: RequestFacts) -> tuple[dict | None, dict | None]:
         """(link doc, site): one GetItem for a link; a domain read only when the slug is unknown."""
@@ -119,7 +128,12 @@ class RedirectHandler:
             try:
                 doc = self.cache.get(link_key(facts.host, facts.slug), self._get)
             except StoreUnavailable:
-                log.warning("link store unavailable and %s/%s not cached", facts.host, facts.slug)
+                log.warning(
+                    "link store unavailable and %s/%s not cached",
+                    facts.host,
+                    facts.slug,
+                    extra={"domain": facts.host, "slug": facts.slug},
+                )
         if doc is not None:
             # A link carries its domain's site: remember it, so the domain fallback works even
             # if the store goes down before this domain's own item was ever read.
@@ -128,7 +142,11 @@ class RedirectHandler:
         try:
             domain = self.cache.get(domain_key(facts.host), self._get)
         except StoreUnavailable:
-            log.warning("link store unavailable and domain %s not cached", facts.host)
+            log.warning(
+                "link store unavailable and domain %s not cached",
+                facts.host,
+                extra={"domain": facts.host},
+            )
             return None, degraded_site(facts.host)
         return None, (domain or {}).get("site")
 

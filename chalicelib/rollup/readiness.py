@@ -16,15 +16,16 @@ scheduled run reads and writes the state (``run.check_readiness``); ``rebound st
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-METRIC_NAMESPACE = "Rebound"
-METRIC_NAME = "AudiencesBelowMinimum"
+from chalicelib.observe.metrics import AUDIENCES_BELOW_MINIMUM, NAMESPACE, Metrics
+
+METRIC_NAMESPACE = NAMESPACE
+METRIC_NAME = AUDIENCES_BELOW_MINIMUM
 
 
 @dataclass(frozen=True)
@@ -207,18 +208,4 @@ def emf_line(stage: str, below: int, now: datetime) -> str:
     """The CloudWatch Embedded Metric Format document for one check: ``AudiencesBelowMinimum``
     in the ``Rebound`` namespace, by ``Stage``. Printed alone on a line to the Lambda's stdout,
     CloudWatch Logs turns it into the metric (no PutMetricData call, no permission)."""
-    document = {
-        "_aws": {
-            "Timestamp": int(now.timestamp() * 1000),
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": METRIC_NAMESPACE,
-                    "Dimensions": [["Stage"]],
-                    "Metrics": [{"Name": METRIC_NAME, "Unit": "Count"}],
-                }
-            ],
-        },
-        "Stage": stage,
-        METRIC_NAME: below,
-    }
-    return json.dumps(document, separators=(",", ":"))
+    return Metrics(stage).add(METRIC_NAME, below).lines(now)[0]

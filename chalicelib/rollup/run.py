@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chalicelib.observe.metrics import AUDIENCES_BELOW_MINIMUM, ROLLUP_LAG, Metrics
 from chalicelib.rollup.aggregate import aggregate, counts
 from chalicelib.rollup.audiences import Catalog
 from chalicelib.rollup.compact import (
@@ -27,6 +28,7 @@ from chalicelib.rollup.compact import (
     connect,
 )
 from chalicelib.rollup.hours import (
+    HOUR,
     closed_hours,
     day_of,
     hour_key,
@@ -36,7 +38,7 @@ from chalicelib.rollup.hours import (
 )
 from chalicelib.rollup.lake import Lake, LakeObject, file_etag
 from chalicelib.rollup.metrics import Stats, day_period, hour_period, merge
-from chalicelib.rollup.readiness import Check, advance, emf_line
+from chalicelib.rollup.readiness import Check, advance
 from chalicelib.rollup.report import audience_sizes
 from chalicelib.rollup.store import Manifest, Store
 
@@ -93,6 +95,13 @@ class RunReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"hours": [asdict(h) for h in self.hours], "days": self.days}
+
+    def lag_seconds(self, now: datetime) -> float:
+        """How far the stats are behind after this run: since the end of the oldest closed
+        hour it left behind (failed or deferred), or, none behind, since the last hour ended."""
+        behind = [h.hour for h in self.hours if h.closed and h.status in (FAILED, DEFERRED)]
+        since = parse_hour(min(behind)) + HOUR if behind else parse_hour(hour_key(now))
+        return max(0.0, round((now - since).total_seconds(), 3))
 
 
 class Rollup:
@@ -342,19 +351,21 @@ SAFETY_SECONDS = 60  # time left for the day rows and the last writes when the L
 
 def scheduled(names: Any, context: Any = None, now: datetime | None = None) -> dict[str, Any]:
     """What the scheduled Lambda does: roll up the recent hours, then check the audiences'
-    readiness and print the ``AudiencesBelowMinimum`` metric (EMF); returns a summary for the
-    log."""
+    readiness and print the ``AudiencesBelowMinimum`` and ``RollupLagSeconds`` metrics (one EMF
+    line); returns a summary for the log."""
     deadline = None
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining):
         deadline = time.monotonic() + remaining() / 1000 - SAFETY_SECONDS
     rollup = Rollup.for_names(names, memory_limit=memory_limit())
     now = now or datetime.now(UTC)
-    summary = rollup.run(now=now, deadline=deadline).summary()
+    report = rollup.run(now=now, deadline=deadline)
+    summary = report.summary()
     check = rollup.check_readiness(now)
     summary["below_minimum"] = check.below
-    # Alone on its line on stdout: CloudWatch Logs reads it as Embedded Metric Format.
-    print(emf_line(names.stage, len(check.below), now), flush=True)
+    # One line on stdout: CloudWatch Logs reads it as Embedded Metric Format.
+    metrics = Metrics(names.stage).add(AUDIENCES_BELOW_MINIMUM, len(check.below))
+    metrics.add(ROLLUP_LAG, report.lag_seconds(now)).emit(now)
     # Lambda's root logger passes warnings and up only: one INFO line per run, by choice.
     if log.getEffectiveLevel() > logging.INFO:
         log.setLevel(logging.INFO)

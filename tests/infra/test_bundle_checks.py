@@ -203,3 +203,21 @@ def test_packaging_pins_the_architecture_and_leaves_runtime_to_the_globals():
     assert pinned["Resources"]["Rollup"]["Properties"] == {"Handler": "app.rollup"}
     with pytest.raises(ValueError, match=r"python3\.13, not python3\.12"):
         package.pin(template, "prod", package.Target("python3.12", "arm64"))
+
+
+def test_the_wheel_cache_is_kept_across_comment_edits_and_not_across_pins(tmp_path):
+    cache = tmp_path / "cache"
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("six==1.17.0\n", encoding="utf-8")
+    with pytest.raises(package.OfflineError) as refused:
+        package.wheelhouse(ARM, requirements, offline=True, cache=cache)
+    house = Path(str(refused.value).split("(", 1)[1].split(")", 1)[0])
+    house.mkdir(parents=True)
+    (house / ".complete").write_text("", encoding="utf-8")
+    requirements.write_text("# the SDK's helpers\nsix==1.17.0  # pinned\n", encoding="utf-8")
+    assert package.wheelhouse(ARM, requirements, offline=True, cache=cache) == house
+    requirements.write_text("six==1.16.0\n", encoding="utf-8")
+    with pytest.raises(package.OfflineError):
+        package.wheelhouse(ARM, requirements, offline=True, cache=cache)
+    with pytest.raises(package.OfflineError):  # the same pins for the other processor
+        package.wheelhouse(X86, requirements, offline=True, cache=cache)

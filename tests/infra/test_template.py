@@ -222,7 +222,7 @@ def test_alarms_cover_5xx_every_function_every_consumer_and_every_queue(app):
     _, dead_letter_queues, _ = loops["Fn::ForEach::DeadLetterAlarms"]
     assert set(dead_letter_queues) == set(of_type("AWS::SQS::Queue")) - {"ClicksFallbackQueue"}
     metrics = {
-        (a["Properties"]["MetricName"], str(a["Properties"].get("Dimensions")))
+        (a["Properties"].get("MetricName"), str(a["Properties"].get("Dimensions")))
         for a in of_type("AWS::CloudWatch::Alarm").values()
     }
     assert any(m == "5XXError" for m, _ in metrics)
