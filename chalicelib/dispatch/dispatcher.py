@@ -332,7 +332,8 @@ class Dispatcher:
                 tiers.append(tier)
         if not tiers:
             return wanted
-        out = [w for w in wanted if w.platform in plain]
+        # Webhooks follow the link, not an audience: a tier does not hold their clicks back.
+        out = [w for w in wanted if w.platform in plain or w.platform.startswith(WEBHOOK_PREFIX)]
         if not counts(click):
             return out
         page_view = click_event(envelope, sites)

@@ -43,9 +43,10 @@ def configure(
     domains: tuple[str, ...] = (DOMAIN,),
     audiences: list[dict] | None = None,
     links: list[dict] | None = None,
+    webhooks: list[dict] | None = None,
 ) -> None:
     """The config table holds the domains and meta + tiktok (+ GA4) pointed at the fakes (and
-    ``audiences`` and ``links`` when given)."""
+    ``audiences``, ``links`` and ``webhooks`` when given: a webhook's secret is seeded)."""
     meta, tiktok = fakes
     ssm = client("ssm")
     ssm.put_parameter(Name="/t/meta", Value=META_TOKEN, Type="SecureString", Overwrite=True)
@@ -91,7 +92,11 @@ def configure(
         platforms=platforms,
         audiences=audiences or [],
         links=links or [],
+        webhooks=webhooks or [],
     )
+    for hook in webhooks or []:
+        name = hook["secret"].removeprefix("ssm:")
+        ssm.put_parameter(Name=name, Value="whsec-test", Type="SecureString", Overwrite=True)
     store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
     store.write(make_plan(specs, store.read_all()).writes())
 

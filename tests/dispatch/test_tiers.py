@@ -83,6 +83,27 @@ def test_a_tier_only_link_sends_nothing_for_the_clicks_that_do_not_qualify(aws, 
     assert ids(tiktok) == [third]
 
 
+def test_a_links_click_webhook_still_gets_every_click_when_the_link_feeds_a_tier(aws, fakes):
+    from tests.platforms.conftest import FakePlatform
+
+    hook = FakePlatform().start()
+    try:
+        webhook = {
+            "id": "crm",
+            "url": f"{hook.url}/in",
+            "secret": "ssm:/t/webhook-crm",
+            "events": ["click"],
+            "personal_data": "hashed",
+        }
+        configure(fakes, audiences=[HOT], links=[LINK], webhooks=[webhook])
+        first = visit(1, platforms=["meta", "webhook:crm"])
+        dispatcher().handle(batch(first))
+        assert [r.json["id"] for r in hook.received] == [cid(first)]  # not held back by the tier
+        assert ids(fakes[0]) == []  # the tier's platform: not before the third click
+    finally:
+        hook.stop()
+
+
 def test_the_event_carries_the_audience_id():
     envelope = visit(1)
     page_view = click_event(envelope, {})
