@@ -7,8 +7,8 @@ Three environments, invoked in turn in blocks with the same cache-hit redirect e
 ``after-response`` (the stage default), ``sync`` (PutRecord before the answer), and the baseline,
 a bare Chalice function behind the same fake Lambda that answers 302 and makes no AWS call. The
 stream's latency is injected (a sleep before each PutRecord / PutRecords reaches moto). Time to
-response: from the invocation's start to the runtime's post of its response (what Lambda hands
-the caller). Busy: until the runtime and every extension asked for the next event (the
+response: the caller's, from the invocation's start until it has the response the runtime
+posted. Busy: until the runtime and every extension asked for the next event (the
 environment's billed time; the flush is in it). Then the window: a process killed between the
 response and the end of the flush loses what it held, counted per 10,000 kills.
 """
@@ -26,9 +26,10 @@ from bench.stack import CHROME, HOST, SLUG, moto_stack
 NAME = "after-response"
 TITLE = "Publishing after the response: time to response, Kinesis at 10 ms (fake Lambda, moto)"
 PARAMS: dict[str, dict[str, int]] = {
-    "full": {"n": 300, "block": 25, "warmup": 20, "kills": 2000, "latency_ms": 10},
-    "quick": {"n": 80, "block": 10, "warmup": 5, "kills": 300, "latency_ms": 10},
-    "tiny": {"n": 6, "block": 3, "warmup": 1, "kills": 10, "latency_ms": 10},
+    # kills: processes SIGKILLed in the window (each a child process: seconds apiece)
+    "full": {"n": 300, "block": 25, "warmup": 20, "kills": 3, "latency_ms": 10},
+    "quick": {"n": 80, "block": 10, "warmup": 5, "kills": 1, "latency_ms": 10},
+    "tiny": {"n": 6, "block": 3, "warmup": 1, "kills": 0, "latency_ms": 10},
 }
 QUERY = "fbclid=IwAR2xYz_-AbC"
 
@@ -69,11 +70,12 @@ def _lambda_service(conn: Any) -> None:
     conn.send(fake.address)
     while (event := conn.recv()) is not None:
         response = fake.invoke(event)
+        received = time.perf_counter()  # the caller has the response in hand
         ready = fake.wait_ready()
         done = time.perf_counter()
         rid = fake.invocations[-1]["id"]
         busy = done - fake.started_at[rid] if ready else float("nan")
-        conn.send((response.get("statusCode"), fake.seconds_to_response(rid), busy))
+        conn.send((response.get("statusCode"), received - fake.started_at[rid], busy))
     fake.close()
 
 
@@ -114,58 +116,152 @@ class Environment:
         self.process.join(10)
 
 
-def app_environment(mode: str, latency: float) -> Environment:
-    env = Environment(mode)
+class Dropped:
+    """In place of the held clicks: the redirect that records nothing (its decision and answer
+    only), to tell what publishing adds to the visitor's wait from what the redirect itself
+    does."""
+
+    def hold(self, *args: Any) -> None:
+        pass
+
+
+def app_environment(mode: str, latency: float, publish: bool = True) -> Environment:
+    env = Environment(mode if publish else "no-publish")
     module = fresh_app(
         {
             "REBOUND_PUBLISH_MODE": mode,
             "AWS_LAMBDA_RUNTIME_API": env.address,
             "AWS_LAMBDA_FUNCTION_NAME": "rebound-local",
         },
-        name=f"app_{mode.replace('-', '_')}",
+        name=f"app_{mode.replace('-', '_')}{'' if publish else '_no_publish'}",
     )
     handler = module.redirect_handler()
     handler.publisher.kinesis = SlowKinesis(handler.publisher.kinesis, latency)
+    if not publish:
+        handler.held = Dropped()
     if mode == "after-response" and not module.PUBLISH_AFTER_RESPONSE:
         raise RuntimeError("after-response did not start: the extension did not register")
     return env.run(module.app)
 
 
-def kills_in_the_window(kills: int) -> tuple[int, int, int]:
-    """(clicks lost, clicks on the stream, kills): each redirect answers, then its process is
-    killed before the flush; the invocations before had flushed. In-process, no latency."""
-    from bench.stack import load_app
-    from chalicelib.clicks.after_response import Held
-    from chalicelib.redirect.handler import RedirectHandler
+class FileStream:
+    """The stream outside the process: each record a PutRecords call takes is one line of a file,
+    written unbuffered, so it is there whatever happens to the writer after the call."""
 
-    module = load_app()
-    base = module.redirect_handler()
-    held = Held()
-    handler = RedirectHandler(
-        dynamodb=base.ddb,
-        kinesis=base.publisher.kinesis,
-        sqs=base.publisher.sqs,
-        links_table=base.links_table,
-        state_table=module.NAMES.state_table,
-        stream=base.publisher.stream,
-        fallback_queue=base.publisher.fallback_queue,
-        cache_ttl=30,
-        held=held,
-    )
-    headers = {"Host": HOST, "User-Agent": CHROME}
-    lost = put = 0
-    for i in range(kills):
-        answer = handler.handle(
-            method="GET", path=SLUG, query={}, headers=headers, source_ip="203.0.113.7"
+    def __init__(self, path: str):
+        self.file = open(path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the process
+
+    def put_records(self, **kw: Any) -> Any:
+        for record in kw["Records"]:
+            self.file.write(record["Data"].replace(b"\n", b" ") + b"\n")
+        return {"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1"} for _ in kw["Records"]]}
+
+    def put_record(self, **kw: Any) -> Any:
+        self.put_records(Records=[kw])
+        return {"SequenceNumber": "1"}
+
+
+class Stuck:
+    """Kinesis that never answers the held click's PutRecords: the window, held open until the
+    process is killed. It says so (``WINDOW`` on the real stdout) once it is in the call."""
+
+    def put_records(self, **kw: Any) -> Any:
+        import sys
+        import threading
+
+        print("WINDOW", file=sys.__stdout__, flush=True)
+        threading.Event().wait(60)  # the parent kills the process long before this ends
+        raise SystemExit("not killed")
+
+    put_record = put_records
+
+
+def killed_child(stream_file: str, invocations: int) -> None:
+    """One execution environment (fake Lambda, app.py in after-response mode, moto in-process
+    for the rest, the stream in ``stream_file``): ``invocations`` redirects, each one's click
+    flushed before the next starts; the last one's flush is stuck in PutRecords (``WINDOW``),
+    where the parent SIGKILLs the process. Prints ``ANSWERED <click id>`` per 302 received."""
+    import io
+    import sys
+    import threading
+    from contextlib import redirect_stdout
+
+    event = rest_event(f"/{SLUG}", host=HOST, user_agent=CHROME, query=QUERY)
+    with redirect_stdout(io.StringIO()), moto_stack():  # quiet: the EMF lines
+        fake = FakeLambda().start()
+        module = fresh_app(
+            {
+                "REBOUND_PUBLISH_MODE": "after-response",
+                "AWS_LAMBDA_RUNTIME_API": fake.address,
+                "AWS_LAMBDA_FUNCTION_NAME": "rebound-local",
+            },
+            name="app_killed",
         )
-        assert answer.status == 302, answer
-        held.answered()
-        if i % 2:  # every other invocation is killed in the window
-            lost += held.discard()
-        else:
-            put += held.flush()["stream"]
-    module.redirect_handler.cache_clear()
-    return lost, put, kills // 2
+        handler = module.redirect_handler()
+        handler.publisher.kinesis = FileStream(stream_file)
+        Runtime(fake.address, module.app, "rebound-local").start()
+        for i in range(invocations):
+            if not fake.wait_ready(10):
+                raise RuntimeError(f"the environment is not ready: {fake.state()}")
+            if i == invocations - 1:
+                handler.publisher.kinesis = Stuck()
+            response = fake.invoke(event)
+            cid = response["headers"]["Location"].split("rb_cid=")[1].split("&")[0]
+            print("ANSWERED", cid, file=sys.__stdout__, flush=True)
+        threading.Event().wait(60)  # killed in here
+
+
+KILL_AFTER = 5  # redirects an environment answers before it is killed in the last one's window
+
+
+def kills_in_the_window(kills: int, invocations: int = KILL_AFTER) -> tuple[int, int, int]:
+    """(clicks lost, clicks answered, kills): ``kills`` environments, each a process of its own
+    that answers ``invocations`` redirects and is killed with SIGKILL while its extension's
+    flush of the last one is in PutRecords. Lost: answered and not on the stream."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    lost = answered_total = 0
+    root = Path(__file__).resolve().parent.parent
+    for _ in range(kills):
+        with tempfile.TemporaryDirectory() as tmp:
+            stream = Path(tmp) / "stream.jsonl"
+            stream.touch()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.after_response", str(stream), str(invocations)],
+                cwd=root,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            answered: list[str] = []
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:  # bounded: the child gives up after 60 s
+                    word, _, rest = line.strip().partition(" ")
+                    if word == "ANSWERED":
+                        answered.append(rest)
+                    elif word == "WINDOW" and len(answered) == invocations:
+                        break
+            finally:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+            if len(answered) != invocations:
+                raise RuntimeError(f"the child answered {len(answered)} of {invocations}")
+            on_stream = {
+                json.loads(line)["click"]["click_id"]
+                for line in stream.read_bytes().splitlines()
+                if line.strip()
+            }
+            lost += sum(1 for cid in answered if cid not in on_stream)
+            answered_total += len(answered)
+    return lost, answered_total, kills
 
 
 def run(*, n: int, block: int, warmup: int, kills: int, latency_ms: int) -> Result:
@@ -184,9 +280,11 @@ def run(*, n: int, block: int, warmup: int, kills: int, latency_ms: int) -> Resu
             envs.append(after)
             sync = app_environment("sync", latency)
             envs.append(sync)
+            quiet = app_environment("sync", latency, publish=False)
+            envs.append(quiet)
             bare = Environment("bare").run(bare_app())
             envs.append(bare)
-            sides = [after, sync, bare]
+            sides = [after, sync, quiet, bare]
             for env in sides:
                 for _ in range(warmup):
                     env.once(event, record=False)
@@ -198,7 +296,7 @@ def run(*, n: int, block: int, warmup: int, kills: int, latency_ms: int) -> Resu
                         env.once(event)
                 done += k
                 flip = not flip
-            lost, put, killed = kills_in_the_window(kills)
+            lost, answered, killed = kills_in_the_window(kills) if kills else (0, 0, 0)
         finally:
             for env in envs:
                 env.close()
@@ -209,6 +307,7 @@ def run(*, n: int, block: int, warmup: int, kills: int, latency_ms: int) -> Resu
 
     bare_name = "bare Chalice function, no AWS call, same fake Lambda"
     a, s, b = after.to_response, sync.to_response, bare.to_response
+    q = quiet.to_response
     result.figures += [
         Figure(
             "cache hit: time to response, after-response (median)",
@@ -217,6 +316,24 @@ def run(*, n: int, block: int, warmup: int, kills: int, latency_ms: int) -> Resu
             median(b),
             bare_name,
             Budget(1.1),
+        ),
+        Figure(
+            "cache hit: time to response, after-response vs the redirect publishing nothing "
+            "(median)",
+            median(a),
+            "µs",
+            median(q),
+            "the same redirect recording no click, same fake Lambda",
+            Budget(1.1),
+            note="what publishing after the response adds to the visitor's wait",
+        ),
+        Figure(
+            "cache hit: time to response, the redirect publishing nothing (median)",
+            median(q),
+            "µs",
+            median(b),
+            bare_name,
+            note="the redirect's own work (the decision): not publishing's",
         ),
         Figure(
             "cache hit: time to response, after-response (p99)",
@@ -254,15 +371,20 @@ def run(*, n: int, block: int, warmup: int, kills: int, latency_ms: int) -> Resu
             "µs",
             note="a process killed in it loses the click it held",
         ),
-        Figure(
-            "clicks lost per 10,000 processes killed in the window",
-            lost / killed * 10_000 if killed else 0.0,
-            "clicks",
-            0.0,
-            "sync: nothing held after the response",
-            note=f"{killed} kills, {lost} lost; the {put} invocations in between all on the stream",
-        ),
     ]
+    if killed:
+        result.figures.append(
+            Figure(
+                "clicks lost per 10,000 processes killed in the window (SIGKILL)",
+                lost / killed * 10_000,
+                "clicks",
+                0.0,
+                "sync: nothing held after the response",
+                note=f"{killed} processes, each SIGKILLed in its {KILL_AFTER}th flush: {lost} "
+                f"of {answered} answered clicks lost, only the held one; those before on the "
+                "stream",
+            )
+        )
     result.notes.append(
         f"GET /{SLUG}?{QUERY} on {HOST} (a cache hit), {n} invocations a side in blocks of "
         f"{block}, alternating; Kinesis writes delayed {latency_ms} ms. The fake Lambda and its "
@@ -270,3 +392,9 @@ def run(*, n: int, block: int, warmup: int, kills: int, latency_ms: int) -> Resu
     )
     result.seconds = time.perf_counter() - started
     return result
+
+
+if __name__ == "__main__":  # the killed environment of kills_in_the_window
+    import sys
+
+    killed_child(sys.argv[1], int(sys.argv[2]))

@@ -41,6 +41,10 @@ class FakeLambda:
         self.init_done = False
         self.invocations: list[dict[str, Any]] = []
         self.taken = 0  # invocations the runtime took
+        # ... and whose event it was sent: an extension is sent its INVOKE after that, so the
+        # fake (one Python process, unlike Lambda's service) never makes the runtime's event
+        # wait while it writes an extension's.
+        self.delivered = 0
         self.responses: dict[str, bytes] = {}
         self.started_at: dict[str, float] = {}
         self.answered_at: dict[str, float] = {}
@@ -197,12 +201,10 @@ def _handler(fake: FakeLambda) -> type[BaseHTTPRequestHandler]:
                 ext["ready"] = True
                 fake.cond.notify_all()
                 fake.cond.wait_for(
-                    lambda: (
-                        fake.closed or fake.shutting_down or len(fake.invocations) > ext["seen"]
-                    ),
+                    lambda: fake.closed or fake.shutting_down or fake.delivered > ext["seen"],
                     WAIT,
                 )
-                if len(fake.invocations) > ext["seen"]:
+                if fake.delivered > ext["seen"]:
                     invocation = fake.invocations[ext["seen"]]
                     ext["seen"] += 1
                     ext["ready"] = False
@@ -241,6 +243,9 @@ def _handler(fake: FakeLambda) -> type[BaseHTTPRequestHandler]:
                     "Lambda-Runtime-Invoked-Function-Arn": f"arn:aws:lambda:us-east-1:123456789012:function:{fake.function_name}",
                 },
             )
+            with fake.cond:
+                fake.delivered += 1
+                fake.cond.notify_all()
 
     return Handler
 
@@ -313,7 +318,10 @@ def fresh_app(env: dict[str, str], name: str = "app_in_fake_lambda") -> Any:
 
     from chalicelib.clicks import after_response
 
-    after_response._started = None  # one process, one environment at a time
+    if env.get("REBOUND_PUBLISH_MODE") == after_response.AFTER_RESPONSE:
+        # One extension a process: the last environment's ends here, as its process would.
+        after_response.HELD.discard()
+        after_response.stop()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -60,14 +61,16 @@ class Held:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._flushing = threading.Lock()  # one flush at a time, so a flush sees all before it
-        self._items: list[tuple[BatchPublisher, bytes, str]] = []
+        self._items: list[tuple[BatchPublisher, bytes | Callable[[], bytes], str]] = []
         self._answered = threading.Condition(threading.Lock())
         self._answers = 0
         self.answerer: int | None = None  # the thread that answered last (the runtime's)
         # Told where each flush's clicks went (app.py: the fallback and lost clicks' metrics).
         self.on_flush: Any = None
 
-    def hold(self, publisher: BatchPublisher, data: bytes, key: str) -> None:
+    def hold(self, publisher: BatchPublisher, data: bytes | Callable[[], bytes], key: str) -> None:
+        """``data``: the encoded envelope, or what makes it (called by the flush, after the
+        response: the redirect's answer then waits for neither the record nor its JSON)."""
         with self._lock:
             self._items.append((publisher, data, key))
 
@@ -84,6 +87,13 @@ class Held:
             where: Counter[str] = Counter()
             groups: dict[int, tuple[BatchPublisher, list[tuple[bytes, str]]]] = {}
             for publisher, data, key in items:
+                if callable(data):
+                    try:
+                        data = data()
+                    except Exception as exc:  # a bug in the record's making: this click only
+                        log.error("click %s not recorded: %s", key, type(exc).__name__)
+                        where["lost"] += 1
+                        continue
                 groups.setdefault(id(publisher), (publisher, []))[1].append((data, key))
             for publisher, batch in groups.values():
                 try:
@@ -147,6 +157,7 @@ class ExtensionsAPI:
         host, _, port = address.rpartition(":")
         self.host, self.port = host, int(port)
         self.identifier: str | None = None
+        self._conn: Any = None  # the keep-alive connection of the next-event requests
 
     def _request(self, method: str, path: str, body: bytes | None, headers: dict) -> tuple:
         # No timeout: the next-event call blocks while the environment is frozen between
@@ -174,23 +185,84 @@ class ExtensionsAPI:
         return identifier
 
     def next_event(self) -> dict[str, Any]:
+        """Ask for the next event and wait for it (``ask_next`` then ``read_next``)."""
+        self.ask_next()
+        return self.read_next()
+
+    # The next event in two halves, so that the extension can ask for it, then wait for the
+    # handler's answer without reading it: the event's bytes wait in the socket meanwhile, and
+    # parsing them takes no interpreter time from the handler or from the post of its response.
+    # One keep-alive connection for these (the register has its own).
+
+    def ask_next(self) -> None:
+        import http.client  # see _request
+
         assert self.identifier, "register first"
-        _, data = self._request(
-            "GET", "event/next", None, {"Lambda-Extension-Identifier": self.identifier}
-        )
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self.host, self.port)
+        try:
+            self._conn.request(
+                "GET",
+                f"/{API_VERSION}/extension/event/next",
+                headers={"Lambda-Extension-Identifier": self.identifier},
+            )
+        except Exception:
+            self.close()
+            raise
+
+    def arrived(self) -> bool:
+        """The asked-for event (or an error) is there to read: a look, no wait."""
+        import select
+
+        sock = self._conn.sock if self._conn is not None else None
+        return sock is None or bool(select.select([sock], [], [], 0)[0])
+
+    def read_next(self) -> dict[str, Any]:
+        assert self._conn is not None, "ask_next first"
+        try:
+            resp = self._conn.getresponse()
+            data = resp.read()
+        except Exception:
+            self.close()
+            raise
+        if resp.status != 200:
+            self.close()
+            raise RuntimeError(f"extension event/next: HTTP {resp.status} {data[:200]!r}")
         return json.loads(data or b"{}")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 class LambdaExtension:
-    """The internal extension's loop: ask for an event; on INVOKE, wait for the handler's answer,
-    flush, ask again. Registration happens in ``start`` (init), before the runtime's first
-    request for an invocation: Lambda refuses an extension that registers after that."""
+    """The internal extension's loop: ask for an event; when the handler has answered and the
+    runtime has posted the response, read the event, flush, ask again. Registration happens in
+    ``start`` (init), before the runtime's first request for an invocation: Lambda refuses an
+    extension that registers after that.
 
-    def __init__(self, api: ExtensionsAPI, held: Held = HELD):
+    Nothing of the extension runs while the handler works: it sleeps on the answered signal,
+    not on the socket where the INVOKE event arrives at the same moment as the runtime's. An
+    invocation that never signals (not an HTTP request: no middleware) is found by a look at
+    the socket every ``poll`` seconds, and waited for until its deadline."""
+
+    def __init__(self, api: ExtensionsAPI, held: Held = HELD, poll: float = 0.25):
         self.api = api
         self.held = held
+        self.poll = poll
         self.thread: threading.Thread | None = None
         self.events: Counter[str] = Counter()
+        self._stop = threading.Event()
+
+    def close(self, timeout: float = 2) -> None:
+        """Stop the loop (within ``poll``) and flush: a process that ends its environment itself
+        (tests; on Lambda the process just ends)."""
+        self._stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+        self.api.close()
+        self.held.flush()
 
     def start(self) -> LambdaExtension:
         self.api.register()
@@ -200,9 +272,19 @@ class LambdaExtension:
 
     def run(self) -> None:
         answers = self.held.wait_answered(-1, 0)  # requests answered before the first event
+        failures = 0
         while True:
             try:
-                event = self.api.next_event()
+                self.api.ask_next()
+                answers, event = self._next(answers)
+                failures = 0
+            except (ConnectionError, OSError) as exc:  # a keep-alive connection dropped: anew
+                failures += 1
+                self.held.flush()
+                if failures < 3:
+                    continue
+                log.warning("extension: next event failed (%s); flushing and stopping", exc)
+                return
             except Exception as exc:  # Lambda is gone (shutdown) or the API broke: stop asking
                 log.warning("extension: next event failed (%s); flushing and stopping", exc)
                 self.held.flush()
@@ -212,10 +294,26 @@ class LambdaExtension:
             if kind == "SHUTDOWN":
                 self.held.flush()
                 return
-            answers = self.held.wait_answered(answers, _seconds_left(event))
-            if self.held.answerer is not None:
-                wait_until_posted(self.held.answerer)
             self.held.flush()
+
+    def _next(self, answers: int) -> tuple[int, dict[str, Any]]:
+        """Wait for the invocation's answer and the post of the response, then read its event;
+        (answers so far, the event)."""
+        while True:
+            seen = self.held.wait_answered(answers, self.poll)
+            if self._stop.is_set():
+                raise RuntimeError("closed")
+            if seen > answers:  # answered: once the response is posted, read the event
+                if self.held.answerer is not None:
+                    wait_until_posted(self.held.answerer)
+                return seen, self.api.read_next()
+            if self.api.arrived():  # an event and no answer yet: a slow handler, or no HTTP
+                event = self.api.read_next()
+                if str(event.get("eventType", "")).upper() == "INVOKE":
+                    seen = self.held.wait_answered(answers, _seconds_left(event))
+                    if seen > answers and self.held.answerer is not None:
+                        wait_until_posted(self.held.answerer)
+                return seen, event
 
 
 def wait_until_posted(ident: int, bound: float = 0.05, step: float = 0.0002) -> bool:
@@ -308,9 +406,10 @@ def start(env: Any = None) -> LambdaExtension | BackgroundFlusher | None:
 
 
 def stop() -> None:
-    """Flush what is held and stop the background flusher (the local stack at Ctrl-C)."""
+    """Flush what is held and stop the flusher (the local stack at Ctrl-C; a test's fake Lambda
+    before the next environment's init)."""
     global _started
-    if isinstance(_started, BackgroundFlusher):
+    if _started is not None:
         _started.close()
         _started = None
     else:

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from chalicelib.clicks import build_click, click_envelope, new_click_id
@@ -102,14 +103,21 @@ class RedirectHandler:
         to record). Whatever fails here loses the click, never the redirect (the publisher
         itself never raises); the log names the click and the error type only."""
         try:
+            if self.held is not None:
+                if not decision.is_recorded:
+                    return None
+                # The record is made and encoded by the flush, after the response: the answer
+                # waits for the decision and this one append only.
+                self.held.hold(
+                    self.publisher,
+                    partial(_encoded, decision, facts, visitor, doc, click_id, now),
+                    click_id,
+                )
+                return "held"
             click = build_click(decision, facts, visitor, doc, click_id=click_id, now=now)
             if click is None:
                 return None
-            envelope = click_envelope(click, facts)
-            if self.held is None:
-                return self.publisher.publish(envelope, click_id)
-            self.held.hold(self.publisher, encode(envelope), click_id)
-            return "held"
+            return self.publisher.publish(click_envelope(click, facts), click_id)
         except Exception as exc:
             log.error(
                 "click %s not recorded: %s",
@@ -152,6 +160,21 @@ class RedirectHandler:
 
     def _get(self, pk: str) -> dict | None:
         return get_doc(self.ddb, self.links_table, pk)
+
+
+def _encoded(
+    decision: Decision,
+    facts: RequestFacts,
+    visitor: Visitor,
+    doc: dict | None,
+    click_id: str,
+    now: datetime,
+) -> bytes:
+    """The click's envelope as the stream takes it (the after-response flush calls this)."""
+    click = build_click(decision, facts, visitor, doc, click_id=click_id, now=now)
+    if click is None:  # is_recorded said otherwise: a bug, counted as a lost click
+        raise ValueError("no click record for a recorded decision")
+    return encode(click_envelope(click, facts))
 
 
 def degraded_site(host: str) -> dict[str, Any]:

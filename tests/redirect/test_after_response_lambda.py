@@ -87,7 +87,7 @@ def stage(aws):
     store.write(make_plan(specs, store.read_all()).writes())
     yield names
     after_response.HELD.discard()
-    after_response._started = None
+    after_response.stop()
 
 
 def environment(mode: str, hold_back: bool = True):
@@ -180,48 +180,92 @@ def test_kinesis_down_after_the_response_puts_the_click_in_the_fallback_queue(st
     assert [json.loads(b)["click"]["click_id"] for b in bodies] == [cid]
 
 
-# The killed extension thread ends on the exception that stands for the kill.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_process_killed_after_the_response_loses_the_one_click_it_held_and_no_other(stage):
-    """Kill in the window: the environment dies once the caller has the 302, before the
-    extension's flush puts it (the held write never completes). Counted over N invocations."""
-    n, killed = 6, {2, 4}
-    clicks = []
-    for i in range(n):
-        fake, _, kinesis = environment("after-response", hold_back=False)
-        gate = threading.Event()
-        real = kinesis.real
-
-        class Dies:
-            def __init__(self, gate: threading.Event):
-                self.gate = gate
-
-            def put_records(self, **kw):
-                self.gate.wait(5)  # the caller has its response first; then the process dies
-                raise SystemExit("killed")  # the thread ends; nothing was put
-
-        if i in killed:
-            kinesis.real = Dies(gate)
-        try:
-            clicks.append(visit(fake))
-            if i in killed:
-                after_response.HELD.discard()  # whatever the dead process still held
-                gate.set()
-            else:
-                fake.shutdown()
-        finally:
-            fake.close()
-        kinesis.real = real
-    on_stream = [
-        e["click"]["click_id"] for e in stream_records(client("kinesis"), stage.clicks_stream)
-    ]
-    missing = [c for c in clicks if c not in on_stream]
-    # One click lost a kill (the one its invocation answered), none of the invocations before.
-    assert missing == [clicks[i] for i in sorted(killed)]
-    assert len(on_stream) == len(set(on_stream)) == n - len(killed)
-
-
 def _at(log: list[tuple[str, str]], cid: str) -> int:
     return next(
         i for i, (w, d) in enumerate(log) if w.startswith("PutRecord") and cid in d.split(",")
     )
+
+
+class Gate:
+    """Kinesis whose writes wait (bounded) until the test opens the gate, which it does only once
+    the caller has the 302 in hand. Records, per call, whether the runtime had already posted
+    the response when the write was called, and whether the gate (not the bound) let it go."""
+
+    def __init__(self, real, fake: FakeLambda):
+        self.real, self.fake = real, fake
+        self.open = threading.Event()
+        self.entered = threading.Event()
+        self.calls: list[dict] = []
+
+    def _wait(self, kind: str, ids: list[str]) -> None:
+        rid = self.fake.invocations[-1]["id"]
+        call = {"kind": kind, "ids": ids, "posted_first": rid in self.fake.responses}
+        self.calls.append(call)
+        self.entered.set()
+        call["opened_by_the_caller"] = self.open.wait(10)
+
+    def put_records(self, **kw):
+        self._wait(
+            "PutRecords", [json.loads(r["Data"])["click"]["click_id"] for r in kw["Records"]]
+        )
+        return self.real.put_records(**kw)
+
+    def put_record(self, **kw):
+        self._wait("PutRecord", [json.loads(kw["Data"])["click"]["click_id"]])
+        return self.real.put_record(**kw)
+
+
+def test_the_caller_has_the_302_in_hand_before_put_records_is_called_and_it_is_put_after(stage):
+    """The write waits on a gate the caller opens only once it has the 302: a 302 that waited
+    for the write would never come (the bounded invoke would fail). When the caller has it, the
+    stream holds nothing of this click; once the gate opens, the click is on the stream before
+    the environment takes the next invocation."""
+    fake, _, kinesis = environment("after-response", hold_back=False)
+    gate = Gate(kinesis.real, fake)
+    kinesis.real = gate
+    try:
+        response = fake.invoke(rest_event("/sale", host=HOST, user_agent=CHROME), timeout=5)
+        assert response["statusCode"] == 302
+        cid = response["headers"]["Location"].split("rb_cid=")[1].split("&")[0]
+        assert stream_records(client("kinesis"), stage.clicks_stream) == []  # not put yet
+        assert not fake.wait_ready(0)  # the environment is still flushing: no next invocation
+        gate.open.set()
+        assert fake.wait_ready(10), fake.state()  # the flush ended: the next may start
+        on_stream = [
+            e["click"]["click_id"] for e in stream_records(client("kinesis"), stage.clicks_stream)
+        ]
+        assert gate.entered.is_set()
+        fake.shutdown()
+    finally:
+        gate.open.set()
+        fake.close()
+    assert on_stream == [cid]
+    assert gate.calls == [
+        {"kind": "PutRecords", "ids": [cid], "posted_first": True, "opened_by_the_caller": True}
+    ]
+
+
+def test_the_gate_would_catch_a_302_that_waits_for_the_write(stage):
+    """The same gate in sync mode: the 302 waits for PutRecord, so a caller that opens the gate
+    only once it has the 302 never gets it in time (the check above can fail)."""
+    fake, _, kinesis = environment("sync", hold_back=False)
+    gate = Gate(kinesis.real, fake)
+    kinesis.real = gate
+    try:
+        with pytest.raises(TimeoutError):
+            fake.invoke(rest_event("/sale", host=HOST, user_agent=CHROME), timeout=1)
+        assert gate.entered.is_set() and gate.calls[0]["posted_first"] is False
+    finally:
+        gate.open.set()
+        fake.close()
+
+
+def test_a_process_sigkilled_in_the_window_loses_the_one_click_it_held():
+    """A real kill: an environment in a process of its own answers five redirects (each
+    flushed before the next), then is SIGKILLed while its extension's flush of the fifth is
+    in PutRecords. The stream (a file outside the process) has the first four; the fifth,
+    answered, is lost: one click a kill (docs/operations.md)."""
+    from bench.after_response import kills_in_the_window
+
+    lost, answered, killed = kills_in_the_window(1, invocations=5)
+    assert (lost, answered, killed) == (1, 5, 1)
