@@ -564,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bytecode-python", help="a CPython of the runtime's version")
     parser.add_argument("--no-lint", action="store_true")
     args = parser.parse_args(argv)
+    args.out = args.out.resolve()  # Chalice runs in the staged project: not relative to it
     target = target_from_template(MERGE_TEMPLATE, args.arch)
     print(f"packaging stage {args.stage} for {target.describe()}")
     try:
