@@ -29,6 +29,22 @@ CONTEXT = {
     "consent": "denied",
 }
 
+# What every tool is told about the lead above (email_tool.properties), flat.
+LEAD_PROPERTIES = {
+    "rebound_event_id": "lead-42",
+    "link": "go.brand.com/spring-sale",
+    "campaign": "spring",
+    "tags": "promo, eu",
+    "destination": "https://shop.example/spring?utm_source=newsletter",
+    "click_time": "2026-11-20T09:30:15.123000+00:00",
+    "audiences": "spring-leads",
+    "ad_consent": "denied",
+    "short_url": "https://go.brand.com/spring-sale",
+    "utm_source": "newsletter",
+    "utm_medium": "email",
+    "utm_campaign": "spring-24",
+}
+
 
 def lead(**overrides: Any):
     values: dict[str, Any] = {

@@ -12,22 +12,7 @@ from chalicelib.platforms.brevo import PLATFORM as brevo
 from chalicelib.platforms.brevo import brevo_event_name
 
 from .conftest import NOW
-from .email_fakes import EMAIL, KEY, MASKED, deliver, lead, purchase, steps
-
-EVENT_PROPERTIES = {
-    "rebound_event_id": "lead-42",
-    "link": "go.brand.com/spring-sale",
-    "campaign": "spring",
-    "tags": "promo, eu",
-    "destination": "https://shop.example/spring?utm_source=newsletter",
-    "click_time": "2026-11-20T09:30:15.123000+00:00",
-    "audiences": "spring-leads",
-    "ad_consent": "denied",
-    "short_url": "https://go.brand.com/spring-sale",
-    "utm_source": "newsletter",
-    "utm_medium": "email",
-    "utm_campaign": "spring-24",
-}
+from .email_fakes import EMAIL, KEY, LEAD_PROPERTIES, MASKED, deliver, lead, purchase, steps
 
 
 def build(events, settings=None):
@@ -56,7 +41,7 @@ def test_a_lead_upserts_the_contact_then_records_its_event(platform):
         "event_name": "rebound_lead",
         "event_date": "2026-11-23T11:00:00+00:00",
         "identifiers": {"email_id": EMAIL},
-        "event_properties": EVENT_PROPERTIES,
+        "event_properties": LEAD_PROPERTIES,
     }
 
 

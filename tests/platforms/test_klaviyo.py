@@ -12,7 +12,7 @@ from chalicelib.platforms.klaviyo import DEFAULT_REVISION
 from chalicelib.platforms.klaviyo import PLATFORM as klaviyo
 
 from .conftest import NOW, page_view
-from .email_fakes import EMAIL, KEY, MASKED, deliver, lead, purchase
+from .email_fakes import EMAIL, KEY, LEAD_PROPERTIES, MASKED, deliver, lead, purchase
 
 KX = "eyJrbGF2aXlvX2lkIjogIjAxSDEyMyJ9.Case-Sensitive_"
 SETTINGS = {"revision": "2026-10-15"}
@@ -41,20 +41,7 @@ def test_a_lead_is_one_event_for_the_profile_of_its_email_keyed_by_rebounds_even
         "data": {
             "type": "event",
             "attributes": {
-                "properties": {
-                    "rebound_event_id": "lead-42",
-                    "link": "go.brand.com/spring-sale",
-                    "campaign": "spring",
-                    "tags": "promo, eu",
-                    "destination": "https://shop.example/spring?utm_source=newsletter",
-                    "click_time": "2026-11-20T09:30:15.123000+00:00",
-                    "audiences": "spring-leads",
-                    "ad_consent": "denied",
-                    "short_url": "https://go.brand.com/spring-sale",
-                    "utm_source": "newsletter",
-                    "utm_medium": "email",
-                    "utm_campaign": "spring-24",
-                },
+                "properties": LEAD_PROPERTIES,
                 "time": "2026-11-23T11:00:00+00:00",
                 "unique_id": "lead-42",
                 "metric": {"data": {"type": "metric", "attributes": {"name": "Rebound Lead"}}},

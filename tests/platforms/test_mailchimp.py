@@ -20,7 +20,7 @@ from chalicelib.platforms.mailchimp import (
 from chalicelib.platforms.mailchimp import PLATFORM as mc
 
 from .conftest import NOW, page_view
-from .email_fakes import EMAIL, MASKED, deliver, lead, purchase, steps
+from .email_fakes import EMAIL, LEAD_PROPERTIES, MASKED, deliver, lead, purchase, steps
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
 SETTINGS = {"list_id": "a1b2c3d4e5"}
@@ -75,20 +75,7 @@ def test_a_lead_is_the_member_upserted_by_hash_then_its_event():
     assert event.body == {
         "name": "rebound_lead",
         "occurred_at": "2026-11-23T11:00:00+00:00",
-        "properties": {
-            "rebound_event_id": "lead-42",
-            "link": "go.brand.com/spring-sale",
-            "campaign": "spring",
-            "tags": "promo, eu",
-            "destination": "https://shop.example/spring?utm_source=newsletter",
-            "click_time": "2026-11-20T09:30:15.123000+00:00",
-            "audiences": "spring-leads",
-            "ad_consent": "denied",
-            "short_url": "https://go.brand.com/spring-sale",
-            "utm_source": "newsletter",
-            "utm_medium": "email",
-            "utm_campaign": "spring-24",
-        },
+        "properties": LEAD_PROPERTIES,
     }
     assert event.then is None  # no tags configured: two steps
 

@@ -14,7 +14,7 @@ from chalicelib.platforms.omnisend import PLATFORM as omnisend
 from chalicelib.platforms.omnisend import event_uuid
 
 from .conftest import NOW, page_view
-from .email_fakes import EMAIL, KEY, MASKED, deliver, lead, purchase
+from .email_fakes import EMAIL, KEY, LEAD_PROPERTIES, MASKED, deliver, lead, purchase
 
 
 def build(events, settings=None):
@@ -38,20 +38,7 @@ def test_a_lead_is_one_custom_event_for_the_contact_of_its_email(platform):
         "eventID": event_uuid("lead-42"),
         "eventTime": "2026-11-23T11:00:00+00:00",
         "contact": {"email": EMAIL},
-        "properties": {
-            "rebound_event_id": "lead-42",
-            "link": "go.brand.com/spring-sale",
-            "campaign": "spring",
-            "tags": "promo, eu",
-            "destination": "https://shop.example/spring?utm_source=newsletter",
-            "click_time": "2026-11-20T09:30:15.123000+00:00",
-            "audiences": "spring-leads",
-            "ad_consent": "denied",
-            "short_url": "https://go.brand.com/spring-sale",
-            "utm_source": "newsletter",
-            "utm_medium": "email",
-            "utm_campaign": "spring-24",
-        },
+        "properties": LEAD_PROPERTIES,
     }
     assert "eventVersion" not in body  # a custom event has none
 
