@@ -220,3 +220,67 @@ def outcome_rows() -> list[dict]:
 def sent_event_ids(fake) -> list[str]:
     """Every event id a fake meta or tiktok received, once per time it was received."""
     return [e["event_id"] for r in fake.received for e in r.json["data"]]
+
+
+# --- Through the real code: links.yaml applied, a click as the redirect publishes it, a lead as
+# the postback publishes it (for the destinations that depend on the stored link doc).
+
+
+def apply_config(text: str) -> None:
+    """``rebound apply`` of a links.yaml text to the config table."""
+    from chalicelib.config.loader import load_config_text
+
+    config = load_config_text(text, "links.yaml")
+    store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
+    store.write(make_plan(Specs.from_config(config), store.read_all()).writes())
+
+
+def stored_link(domain: str, slug: str) -> dict:
+    """The link's doc as apply stored it."""
+    from chalicelib.links.record import get_doc, link_key
+
+    found = get_doc(client("dynamodb"), Names.from_env().links_table, link_key(domain, slug))
+    assert found is not None
+    return found
+
+
+def redirected_click(domain: str, slug: str, query: list[tuple[str, str]] | None = None) -> dict:
+    """The envelope the redirect publishes for a human click on ``domain/slug`` from outside
+    the EU (``query``: the visitor's query parameters)."""
+    from chalicelib.clicks.event import build_click, click_envelope
+    from chalicelib.redirect import decide
+    from tests.redirect.factories import facts, visitor
+
+    doc = stored_link(domain, slug)
+    request = facts(path=f"/{slug}", host=domain, cloudfront_viewer_country="US", query=query or [])
+    who = visitor(request, doc["site"])
+    click_id = new_click_id(NOW)
+    decision = decide(doc, doc["site"], request, who, NOW, click_id=click_id)
+    record = build_click(decision, request, who, doc, click_id=click_id, now=NOW)
+    assert record is not None
+    return click_envelope(record, request)
+
+
+def posted_back(click: dict, *, event: str = "lead", event_id: str = "lead-77", email: str) -> dict:
+    """The envelope the postback publishes for a signed conversion with ``email`` on ``click``."""
+    from chalicelib.conversions.postback import Postback
+    from chalicelib.conversions.record import build_conversion
+
+    postback = Postback(
+        event=event,
+        event_id=event_id,
+        event_time=NOW,
+        click_id=click["click"]["click_id"],
+        user={"email": email},
+    )
+    index = {k: click["click"][k] for k in CLICK_FIELDS if k in click["click"]}
+    domain = click["click"]["domain"]
+    _, envelope = build_conversion(
+        postback,
+        conversion_id=new_click_id(NOW),
+        domain=domain,
+        now=NOW,
+        click=index,
+        link_doc=stored_link(domain, click["click"]["slug"]),
+    )
+    return envelope

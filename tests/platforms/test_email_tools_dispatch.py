@@ -9,19 +9,17 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.aws.clients import client
-from chalicelib.aws.names import Names
-from chalicelib.clicks import new_click_id
-from chalicelib.clicks.event import build_click, click_envelope
-from chalicelib.config.loader import load_config_text
-from chalicelib.conversions.postback import Postback
-from chalicelib.conversions.record import CLICK_FIELDS, build_conversion
 from chalicelib.dispatch.ledger import DEAD, SENT
-from chalicelib.links.plan import Specs, make_plan
-from chalicelib.links.record import get_doc, link_key
-from chalicelib.links.store import ConfigStore
-from chalicelib.redirect import decide
-from tests.dispatch.scenario import NOW, batch, dispatcher, dlq_messages, status
-from tests.redirect.factories import facts, visitor
+from tests.dispatch.scenario import (
+    apply_config,
+    batch,
+    dispatcher,
+    dlq_messages,
+    posted_back,
+    redirected_click,
+    status,
+    stored_link,
+)
 
 from .conftest import FakePlatform
 
@@ -71,51 +69,19 @@ def apply(fakes) -> None:
         ssm.put_parameter(
             Name=f"/t/{name}", Value=f"{name}-key-S3CRET", Type="SecureString", Overwrite=True
         )
-    text = CONFIG.format(**{name: fake.url for name, fake in fakes.items()})
-    config = load_config_text(text, "links.yaml")
-    store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
-    store.write(make_plan(Specs.from_config(config), store.read_all()).writes())
+    apply_config(CONFIG.format(**{name: fake.url for name, fake in fakes.items()}))
 
 
 def link_doc() -> dict:
-    found = get_doc(
-        client("dynamodb"), Names.from_env().links_table, link_key(DOMAIN, "spring-guide")
-    )
-    assert found is not None
-    return found
+    return stored_link(DOMAIN, "spring-guide")
 
 
 def a_click(query: list[tuple[str, str]] | None = None) -> dict:
-    doc = link_doc()
-    request = facts(
-        path="/spring-guide", host=DOMAIN, cloudfront_viewer_country="US", query=query or []
-    )
-    who = visitor(request, doc["site"])
-    click_id = new_click_id(NOW)
-    decision = decide(doc, doc["site"], request, who, NOW, click_id=click_id)
-    record = build_click(decision, request, who, doc, click_id=click_id, now=NOW)
-    assert record is not None
-    return click_envelope(record, request)
+    return redirected_click(DOMAIN, "spring-guide", query)
 
 
 def a_lead(click: dict) -> dict:
-    postback = Postback(
-        event="lead",
-        event_id="lead-77",
-        event_time=NOW,
-        click_id=click["click"]["click_id"],
-        user={"email": " Jane.Doe@Example.com "},
-    )
-    index = {k: click["click"][k] for k in CLICK_FIELDS if k in click["click"]}
-    _, envelope = build_conversion(
-        postback,
-        conversion_id=new_click_id(NOW),
-        domain=DOMAIN,
-        now=NOW,
-        click=index,
-        link_doc=link_doc(),
-    )
-    return envelope
+    return posted_back(click, email=" Jane.Doe@Example.com ")
 
 
 def test_a_lead_reaches_each_tool_once_with_its_email_and_a_replay_sends_nothing(aws, fakes):

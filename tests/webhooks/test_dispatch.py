@@ -13,18 +13,17 @@ import pytest
 
 from chalicelib.aws.clients import client
 from chalicelib.aws.names import Names
-from chalicelib.clicks import new_click_id
-from chalicelib.clicks.event import build_click, click_envelope
-from chalicelib.config.loader import load_config_text
-from chalicelib.conversions.postback import Postback
-from chalicelib.conversions.record import CLICK_FIELDS, build_conversion
 from chalicelib.dispatch.ledger import DEAD, DRY_RUN, SENT
-from chalicelib.links.plan import Specs, make_plan
-from chalicelib.links.record import get_doc, link_key
-from chalicelib.links.store import ConfigStore
-from chalicelib.redirect import decide
-from tests.dispatch.scenario import NOW, batch, dispatcher, dlq_messages, status
-from tests.redirect.factories import facts, visitor
+from tests.dispatch.scenario import (
+    apply_config,
+    batch,
+    dispatcher,
+    dlq_messages,
+    posted_back,
+    redirected_click,
+    status,
+    stored_link,
+)
 
 from .receiver import SECRET, WebhookReceiver, validate
 
@@ -70,49 +69,21 @@ def apply(url: str, personal_data: str = "hashed", dry_run: bool = False) -> Non
     client("ssm").put_parameter(
         Name="/t/webhooks/crm", Value=SECRET, Type="SecureString", Overwrite=True
     )
-    text = CONFIG.format(url=url, personal_data=personal_data, dry_run=str(dry_run).lower())
-    config = load_config_text(text, "links.yaml")
-    store = ConfigStore(client("dynamodb"), Names.from_env().links_table)
-    store.write(make_plan(Specs.from_config(config), store.read_all()).writes())
+    apply_config(CONFIG.format(url=url, personal_data=personal_data, dry_run=str(dry_run).lower()))
 
 
 def link_doc(slug: str = "spring-sale") -> dict:
-    found = get_doc(client("dynamodb"), Names.from_env().links_table, link_key(DOMAIN, slug))
-    assert found is not None
-    return found
+    return stored_link(DOMAIN, slug)
 
 
 def a_click(slug: str = "spring-sale") -> dict:
     """The envelope the redirect publishes for a human click outside the EU."""
-    doc = link_doc(slug)
-    request = facts(path=f"/{slug}", host=DOMAIN, cloudfront_viewer_country="US")
-    who = visitor(request, doc["site"])
-    click_id = new_click_id(NOW)
-    decision = decide(doc, doc["site"], request, who, NOW, click_id=click_id)
-    record = build_click(decision, request, who, doc, click_id=click_id, now=NOW)
-    assert record is not None
-    return click_envelope(record, request)
+    return redirected_click(DOMAIN, slug)
 
 
 def a_lead(click: dict, event: str = "lead") -> dict:
     """The envelope the postback publishes for a signed lead with an email."""
-    postback = Postback(
-        event=event,
-        event_id="lead-77",
-        event_time=NOW,
-        click_id=click["click"]["click_id"],
-        user={"email": " Jane@Example.com "},
-    )
-    index = {k: click["click"][k] for k in CLICK_FIELDS if k in click["click"]}
-    _, envelope = build_conversion(
-        postback,
-        conversion_id=new_click_id(NOW),
-        domain=DOMAIN,
-        now=NOW,
-        click=index,
-        link_doc=link_doc(),
-    )
-    return envelope
+    return posted_back(click, event=event, email=" Jane@Example.com ")
 
 
 def test_a_click_and_a_lead_reach_the_receiver_signed_once_each(aws, receiver):
