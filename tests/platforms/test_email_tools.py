@@ -18,7 +18,7 @@ from chalicelib.platforms import registry
 from chalicelib.platforms.email_tool import EmailTool, event_name, properties
 
 from .conftest import NOW, page_view
-from .email_fakes import EMAIL, KEY, MASKED, FakeS3, busiest_window, lead, purchase, steps
+from .email_fakes import EMAIL, KEY, MASKED, FakeS3, busiest_window, deliver, lead, purchase, steps
 
 # A working config entry for each tool (secrets aside: every secret field gets KEY).
 SETTINGS: dict[str, dict] = {
@@ -207,3 +207,46 @@ def test_every_request_carries_its_accounts_pace(tool):
     assert all(
         s.pace is not r.pace for s, r in zip(steps(other[0][0]), steps(request), strict=True)
     )
+
+
+# Each tool's documented success, as one answer every step of its chain can read.
+SUCCESS: dict[str, tuple[int, bytes]] = {
+    "klaviyo": (202, b""),
+    "omnisend": (202, b""),
+    "brevo": (201, b'{"id": 42}'),
+    "kit": (201, b'{"subscriber": {"id": 1103}}'),
+    "activecampaign": (201, b'{"contact": {"id": "113"}, "contactTag": {"id": "1"}}'),
+    "mailchimp": (200, b'{"id": "0f2d", "status": "pending"}'),
+    "hubspot": (200, b'{"status": "COMPLETE", "results": [{"id": "512"}]}'),
+}
+
+
+@pytest.mark.parametrize("retry_after", ["7", None], ids=["with-retry-after", "without"])
+def test_a_429_is_retried_after_the_wait_asked_for_or_a_backoff_then_the_lead_goes(
+    tool, platform, retry_after
+):
+    platform.default = SUCCESS[tool.NAME]
+    platform.answer(429, b"Too Many Requests", {"Retry-After": retry_after} if retry_after else {})
+    settings = {**SETTINGS[tool.NAME], "endpoint": platform.url}
+    (request,), rejected = tool.build_requests([lead()], settings, secrets_for(tool), NOW)
+    assert rejected == []
+    sleeps: list[float] = []
+    outcome, attempts = deliver(request, tool, sleeps)
+    assert outcome.ok, outcome.reason
+    first, again = platform.received[:2]
+    assert (first.method, first.path) == (again.method, again.path)  # the same step, once more
+    assert first.raw == again.raw
+    assert attempts == len(platform.received)  # then each later step once
+    if retry_after:
+        assert sleeps[0] >= 7.0  # the tool's wait, not a shorter backoff
+    else:
+        assert 0 <= sleeps[0] <= 0.2  # the first backoff (full jitter, base 0.2 s)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_a_5xx_is_retried_then_left_for_later_not_dead_lettered(tool, platform, status):
+    platform.default = (status, b'{"message": "upstream trouble"}')
+    settings = {**SETTINGS[tool.NAME], "endpoint": platform.url}
+    (request,), _ = tool.build_requests([lead()], settings, secrets_for(tool), NOW)
+    outcome, attempts = deliver(request, tool, attempts=3)
+    assert outcome.kind == "retry" and attempts == 3
