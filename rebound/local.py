@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from infra.provision import PROJECT, STACK_NAME, load_app, local_environment, pr
 from rebound import target
 
 EXAMPLE = PROJECT / "examples" / "links.yaml"
+SWITCH_INTERVAL = 0.0005  # seconds: see run_local_stack
 
 log = logging.getLogger("rebound.local")
 
@@ -82,12 +85,49 @@ def apply_file(path: Path, prune: bool = True) -> int:
     return len(the_plan.changes)
 
 
-def run_local_stack(api_port: int | None = None, links_file: Path | None = None) -> None:
-    from chalice.config import Config
-    from chalice.local import create_local_server
+def _emulation(aws_port: int, conn: Any) -> None:
+    """The local stack's second process: moto's server, then (once the first process has
+    provisioned the stack and sent its environment) the worker that drives the stream
+    consumers and schedules, as their own Lambda functions would, apart from the API. Until
+    told to stop, or until the first process is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the first process stops this one
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("werkzeug", "botocore", "moto"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    sys.setswitchinterval(SWITCH_INTERVAL)  # moto answers the API between the worker's stretches
+    aws = start_aws(aws_port)
+    worker = None
+    try:
+        conn.send("up")
+        env = conn.recv()
+        if env is None:
+            return
+        os.environ.clear()
+        os.environ.update(env)
+        os.environ["REBOUND_PUBLISH_MODE"] = "sync"  # no redirect is served here: no flusher
 
-    from chalicelib.aws.clients import client, reset_clients
-    from rebound.worker import LocalWorker
+        from chalicelib.aws.clients import client, reset_clients
+        from rebound.worker import LocalWorker
+
+        reset_clients()
+        worker = LocalWorker(
+            load_app(), client("kinesis"), target.LOCAL_REGION, sqs=client("sqs"), chores=chores()
+        )
+        worker.start()
+        conn.send("worker")
+        conn.recv()  # "stop", or EOFError: the first process is gone
+    except (EOFError, OSError, KeyboardInterrupt):
+        pass
+    finally:
+        if worker is not None:
+            worker.stop()
+        aws.stop()
+
+
+def run_local_stack(api_port: int | None = None, links_file: Path | None = None) -> None:
+    import multiprocessing
+
+    from chalicelib.aws.clients import reset_clients
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("werkzeug", "botocore", "moto"):  # every emulated AWS call would be logged
@@ -100,20 +140,50 @@ def run_local_stack(api_port: int | None = None, links_file: Path | None = None)
             f"port {target.aws_port()} is taken (another local stack?): "
             "stop it or set REBOUND_AWS_PORT"
         )
-    aws = start_aws(target.aws_port())
-    outputs = provision()
-    local_environment(outputs)
-    changes = apply_file(links_file or EXAMPLE)
-    # As the deployed stages: the server's thread answers, a background thread of this process
-    # publishes the click right after (chalicelib/clicks/after_response.py), so no request waits
-    # on the emulated Kinesis. REBOUND_PUBLISH_MODE=sync publishes before the answer.
-    os.environ.setdefault("REBOUND_PUBLISH_MODE", "after-response")
-
-    app_module = load_app()
-    worker = LocalWorker(
-        app_module, client("kinesis"), target.LOCAL_REGION, sqs=client("sqs"), chores=chores()
+    # Two processes, as Lambda's functions are apart: this one serves the API (and publishes
+    # its clicks); the other runs the AWS emulation and the worker (archiver, dispatcher,
+    # schedules), whose work would otherwise share this interpreter with every redirect.
+    spawn = multiprocessing.get_context("spawn")
+    conn, child_conn = spawn.Pipe()
+    emulation = spawn.Process(
+        target=_emulation, args=(target.aws_port(), child_conn), name="rebound-aws", daemon=True
     )
-    worker.start()
+    emulation.start()
+    try:
+        if not conn.poll(60) or conn.recv() != "up":
+            raise SystemExit("the AWS emulation did not start")
+        outputs = provision()
+        local_environment(outputs)
+        changes = apply_file(links_file or EXAMPLE)
+        # As the deployed stages: the server's thread answers, a background thread of this
+        # process publishes the click right after (chalicelib/clicks/after_response.py), so no
+        # request waits on the emulated Kinesis. REBOUND_PUBLISH_MODE=sync publishes before.
+        os.environ.setdefault("REBOUND_PUBLISH_MODE", "after-response")
+        app_module = load_app()
+        # The flusher's work (boto3) holds the interpreter in stretches; a server thread back
+        # from a socket call waits for it up to the switch interval (5 ms by default), on every
+        # send. 0.5 ms keeps a redirect's wait on the flusher short.
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        conn.send(dict(os.environ))
+        if not conn.poll(60) or conn.recv() != "worker":
+            raise SystemExit("the local worker did not start")
+        _serve(app_module, api_port, links_file, changes)
+    finally:
+        from chalicelib.clicks import after_response
+
+        after_response.stop()  # what was answered is published before the emulation stops
+        with contextlib.suppress(OSError):
+            conn.send("stop")
+        emulation.join(15)
+        if emulation.is_alive():
+            emulation.terminate()
+        print("Rebound local stack stopped.", flush=True)
+
+
+def _serve(app_module: Any, api_port: int, links_file: Path | None, changes: int) -> None:
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
     config = Config.create(chalice_stage=LOCAL_STAGE, app_name="rebound", project_dir=str(PROJECT))
     server = create_local_server(app_module.app, config, "127.0.0.1", api_port)
     print(
@@ -139,17 +209,8 @@ def run_local_stack(api_port: int | None = None, links_file: Path | None = None)
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        from chalicelib.clicks import after_response
-
-        after_response.stop()  # what was answered is published before the emulation stops
-        worker.stop()
-        aws.stop()
-        print("Rebound local stack stopped.", flush=True)
 
 
 def chores() -> list[tuple[float, Any]]:
