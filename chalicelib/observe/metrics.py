@@ -118,8 +118,8 @@ METRICS: dict[str, Metric] = {
             ROLLUP_LAG,
             "Seconds",
             (),
-            "after a rollup run: how long ago the oldest closed hour it left behind (failed or "
-            "deferred) ended; the time since the last hour ended when none is behind",
+            "after a rollup run: the time since the stats are complete up to: the start of the "
+            "oldest closed hour it left behind (failed or deferred), else the last hour's end",
         ),
         Metric(
             AUDIENCES_BELOW_MINIMUM,

@@ -28,7 +28,6 @@ from chalicelib.rollup.compact import (
     connect,
 )
 from chalicelib.rollup.hours import (
-    HOUR,
     closed_hours,
     day_of,
     hour_key,
@@ -97,10 +96,11 @@ class RunReport:
         return {"hours": [asdict(h) for h in self.hours], "days": self.days}
 
     def lag_seconds(self, now: datetime) -> float:
-        """How far the stats are behind after this run: since the end of the oldest closed
-        hour it left behind (failed or deferred), or, none behind, since the last hour ended."""
+        """How far the stats are behind after this run: the time since they are complete up to,
+        the start of the oldest closed hour it left behind (failed or deferred), or, none
+        behind, the end of the last closed hour."""
         behind = [h.hour for h in self.hours if h.closed and h.status in (FAILED, DEFERRED)]
-        since = parse_hour(min(behind)) + HOUR if behind else parse_hour(hour_key(now))
+        since = parse_hour(min(behind) if behind else hour_key(now))
         return max(0.0, round((now - since).total_seconds(), 3))
 
 

@@ -154,10 +154,31 @@ def test_rollup_lag_is_the_time_since_the_oldest_hour_left_behind_ended():
         ("2026-12-07T08", UNCHANGED),
         ("2026-12-07T07", DEFERRED),
     )
-    # 07:00-08:00 is the oldest behind; it ended 2 h 30 min before NOW.
-    assert report.lag_seconds(NOW) == 2.5 * 3600
+    # 07:00-08:00 is the oldest behind: the stats are complete up to 07:00, 3 h 30 min ago.
+    assert report.lag_seconds(NOW) == 3.5 * 3600
 
 
 def test_rollup_lag_with_nothing_behind_is_the_time_since_the_last_hour_ended():
     report = hours(("2026-12-07T10", ROLLED), ("2026-12-07T09", UNCHANGED))
     assert report.lag_seconds(NOW) == 30 * 60
+
+
+def test_the_scheduled_rollup_prints_its_lag_and_the_audiences_below_minimum_on_one_line(
+    monkeypatch, capsys
+):
+    from chalicelib.rollup import run
+    from chalicelib.rollup.readiness import Check
+
+    class Stub:
+        def run(self, **_kwargs):
+            return hours(("2026-12-07T10", ROLLED), ("2026-12-07T09", FAILED))
+
+        def check_readiness(self, _now):
+            return Check({}, ["pricing-visitors"])
+
+    monkeypatch.setattr(run.Rollup, "for_names", classmethod(lambda cls, names, **kw: Stub()))
+    summary = run.scheduled(SimpleNamespace(stage="prod"), now=NOW)
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    assert (line["RollupLagSeconds"], line["AudiencesBelowMinimum"]) == (3600 + 30 * 60, 1)
+    assert directives(line) == {"RollupLagSeconds": ["Stage"], "AudiencesBelowMinimum": ["Stage"]}
+    assert summary["failed"] == {"2026-12-07T09": ""}
