@@ -18,6 +18,7 @@ redirect's init budget is 1.2x a bare Chalice app's.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -192,7 +193,18 @@ class Metrics:
             return 0
 
 
+def printing() -> bool:
+    """Whether metrics are printed: on Lambda (where CloudWatch reads them), or where
+    ``REBOUND_METRICS=stdout`` asks; not in the local stack's console, tests or benchmarks,
+    which nobody reads them from (a line per request would drown what they print)."""
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) or (
+        os.environ.get("REBOUND_METRICS") == "stdout"
+    )
+
+
 def _stdout(line: str) -> None:
+    if not printing():
+        return
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
 

@@ -166,6 +166,7 @@ def test_rollup_lag_with_nothing_behind_is_the_time_since_the_last_hour_ended():
 def test_the_scheduled_rollup_prints_its_lag_and_the_audiences_below_minimum_on_one_line(
     monkeypatch, capsys
 ):
+    monkeypatch.setenv("REBOUND_METRICS", "stdout")
     from chalicelib.rollup import run
     from chalicelib.rollup.readiness import Check
 
@@ -182,3 +183,19 @@ def test_the_scheduled_rollup_prints_its_lag_and_the_audiences_below_minimum_on_
     assert (line["RollupLagSeconds"], line["AudiencesBelowMinimum"]) == (3600 + 30 * 60, 1)
     assert directives(line) == {"RollupLagSeconds": ["Stage"], "AudiencesBelowMinimum": ["Stage"]}
     assert summary["failed"] == {"2026-12-07T09": ""}
+
+
+def test_metrics_are_printed_on_lambda_or_when_asked_and_nowhere_else(monkeypatch, capsys):
+    from chalicelib.observe import metrics as m
+
+    for name in ("AWS_LAMBDA_FUNCTION_NAME", "REBOUND_METRICS"):
+        monkeypatch.delenv(name, raising=False)
+    m._stdout('{"_aws": {}}')
+    assert capsys.readouterr().out == ""  # the local stack, tests, benchmarks
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "rebound-prod-api")
+    m._stdout('{"_aws": {}}')
+    assert capsys.readouterr().out == '{"_aws": {}}\n'
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+    monkeypatch.setenv("REBOUND_METRICS", "stdout")
+    m._stdout('{"_aws": {}}')
+    assert capsys.readouterr().out == '{"_aws": {}}\n'

@@ -49,7 +49,8 @@ class Output:
 
 
 @pytest.fixture
-def output(capsys, caplog):
+def output(capsys, caplog, monkeypatch):
+    monkeypatch.setenv("REBOUND_METRICS", "stdout")  # printed as on Lambda
     caplog.set_level(logging.INFO)
     return Output(capsys, caplog)
 

@@ -256,7 +256,10 @@ def emf_lines(text: str) -> list[dict]:
     return [d for d in docs if "_aws" in d]
 
 
-def test_the_scheduled_run_prints_the_metric_and_keeps_the_state(lake, names, store, capsys):
+def test_the_scheduled_run_prints_the_metric_and_keeps_the_state(
+    lake, names, store, capsys, monkeypatch
+):
+    monkeypatch.setenv("REBOUND_METRICS", "stdout")
     # The known lake's pricing-visitors (meta, tiktok) has a handful of members; say the last
     # check found it ready for meta.
     store.put_readiness(
