@@ -15,8 +15,10 @@ response in two sends, so on a keep-alive connection every response with a body 
 client's delayed ACK (Nagle), about 40 ms; the redirect's empty body does not.
 
 When wrk is missing it is installed with apt-get (root only); otherwise a small Python load
-generator stands in, and the result says so. Everything of the local stack shares one Python
-process: the API, moto's server and the worker that drives the archiver and dispatcher.
+generator stands in, and the result says so. The local stack is two Python processes
+(rebound/local.py): the API with its after-response flusher in one, moto's server and the worker
+that drives the archiver and the dispatcher in the other; all of it shares the machine's cores
+with wrk and the baseline's server.
 """
 
 from __future__ import annotations

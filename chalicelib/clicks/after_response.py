@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 AFTER_RESPONSE, SYNC = "after-response", "sync"
 MODES = (AFTER_RESPONSE, SYNC)
 EXTENSION_NAME = "rebound-after-response"
+SWITCH_INTERVAL = 0.0005  # seconds (sys.setswitchinterval): see LambdaExtension.start
 API_VERSION = "2020-01-01"
 
 
@@ -266,6 +267,9 @@ class LambdaExtension:
 
     def start(self) -> LambdaExtension:
         self.api.register()
+        # A runtime thread that needs the interpreter while the flush holds it gets it within
+        # 0.5 ms, not the default 5: the bound on what a flush that started too early costs.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self.thread = threading.Thread(target=self.run, name=EXTENSION_NAME, daemon=True)
         self.thread.start()
         return self
@@ -316,25 +320,65 @@ class LambdaExtension:
                 return seen, event
 
 
-def wait_until_posted(ident: int, bound: float = 0.05, step: float = 0.0002) -> bool:
-    """Wait until the runtime's thread ``ident`` has left the handler and is blocked (its
-    innermost frame unchanged between two looks): it is then waiting on Lambda, for the post of
-    the response to be acknowledged or for the next invocation, so the response has been sent.
-    Flushing before that would take the interpreter from the runtime while it still builds the
-    post. Bounded: a runtime that is never seen blocked is flushed after anyway."""
+# The runtime's thread waits for its next invocation in awslambdaric's wait_next_invocation;
+# a plain-Python runtime (the fake one) reads with http.client: once for the post's answer,
+# then again, from another line, for the next invocation.
+NEXT = "wait_next_invocation"
+READ = "readinto"
+READ_SETTLE = 10  # looks (2 ms): a read that long is the next invocation's, not the post's
+
+
+def wait_until_posted(
+    ident: int, bound: float = 0.05, step: float = 0.0002, settle: int = 3
+) -> bool:
+    """Wait until the runtime's thread ``ident`` is done with the invocation: out of the handler,
+    the response posted, and waiting for its next invocation (``NEXT``; a second read from
+    another place than the first, or one read still over ``READ_SETTLE`` looks), or standing
+    still over ``settle`` looks outside a read (a blocking call in C). Flushing earlier would take the interpreter (and a core) from the
+    runtime while it still sends the post, or from Lambda's side while it hands the caller the
+    response. Two looks at a still frame were not enough: a runtime thread that waits for the
+    interpreter, or for a core on a busy machine, also stands still. Bounded: a runtime that is
+    never seen waiting is flushed after anyway."""
     deadline = time.monotonic() + bound
     last: tuple[int, int] | None = None
+    first_read: tuple[int, ...] | None = None
+    same = 0
     while time.monotonic() < deadline:
         frame = sys._current_frames().get(ident)
         if frame is None:
             return True
-        mark = (id(frame), frame.f_lasti)
         if not _in_handler(frame):
-            if mark == last:
+            name = frame.f_code.co_name
+            if name == NEXT:
                 return True
-            last = mark
+            if name == READ:
+                where = _lines(frame)
+                if first_read is None:
+                    first_read = where
+                elif where != first_read:
+                    return True
+                mark = (id(frame), frame.f_lasti)
+                same = same + 1 if mark == last else 0
+                if same >= READ_SETTLE:  # the next invocation's read, its first look missed
+                    return True
+                last = mark
+            else:
+                mark = (id(frame), frame.f_lasti)
+                same = same + 1 if mark == last else 0
+                if same >= settle:
+                    return True
+                last = mark
         time.sleep(step)
     return False
+
+
+def _lines(frame: Any) -> tuple[int, ...]:
+    """Where a read was called from: the line of each frame of the stack."""
+    lines = []
+    while frame is not None:
+        lines.append(frame.f_lineno)
+        frame = frame.f_back
+    return tuple(lines)
 
 
 def _in_handler(frame: Any) -> bool:
