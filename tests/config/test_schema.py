@@ -31,7 +31,14 @@ def test_schema_is_json_with_a_dialect_and_the_top_level_keys():
     schema = config_schema()
     assert json.loads(json.dumps(schema)) == schema
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert list(schema["properties"]) == ["version", "domains", "platforms", "audiences", "links", "webhooks"]
+    assert list(schema["properties"]) == [
+        "version",
+        "domains",
+        "platforms",
+        "audiences",
+        "links",
+        "webhooks",
+    ]
     assert schema["properties"]["version"]["const"] == 1
     assert schema["required"] == ["version"]
     assert schema["additionalProperties"] is False
