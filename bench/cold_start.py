@@ -63,7 +63,7 @@ def lambda_env(function: str = f"rebound-{STAGE}", **extra: str) -> dict[str, st
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_LAMBDA_FUNCTION_NAME": function,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         "REBOUND_STAGE": STAGE,
         "REBOUND_LINK_CACHE_TTL": "30",
     }
