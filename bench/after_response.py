@@ -3,14 +3,16 @@ Lambda (bench/fake_lambda.py: the Runtime and Extensions APIs on 127.0.0.1, in a
 Lambda is not in the function's; the runtime's loop, app.py and its internal extension in this
 process, moto behind).
 
-Three environments, invoked in turn in blocks with the same cache-hit redirect event:
-``after-response`` (the stage default), ``sync`` (PutRecord before the answer), and the baseline,
-a bare Chalice function behind the same fake Lambda that answers 302 and makes no AWS call. The
-stream's latency is injected (a sleep before each PutRecord / PutRecords reaches moto). Time to
-response: the caller's, from the invocation's start until it has the response the runtime
-posted. Busy: until the runtime and every extension asked for the next event (the
-environment's billed time; the flush is in it). Then the window: a process killed between the
-response and the end of the flush loses what it held, counted per 10,000 kills.
+Four environments, invoked in turn in blocks with the same cache-hit redirect event:
+``after-response`` (the stage default), ``sync`` (PutRecord before the answer), the same redirect
+recording no click (its decision and answer only: what publishing adds is told from what the
+redirect itself does), and the baseline, a bare Chalice function behind the same fake Lambda that
+answers 302 and makes no AWS call. The stream's latency is injected (a sleep before each
+PutRecord / PutRecords reaches moto). Time to response: the caller's, from the invocation's start
+until it has the response the runtime posted. Busy: until the runtime and every extension asked
+for the next event (the environment's billed time; the flush is in it). Then the window: real
+kills, each environment a process of its own SIGKILLed while its extension's flush is in
+PutRecords (the stream a file outside it); clicks lost counted per 10,000 kills.
 """
 
 from __future__ import annotations
