@@ -78,7 +78,16 @@ class FakeLambda:
     # --- the caller's side ------------------------------------------------------------------
 
     def _everyone_waiting(self) -> bool:
-        return self.runtime_ready and all(e["ready"] for e in self.extensions.values())
+        """The runtime and every extension asked for the next event, each extension after it
+        was sent every invocation so far: as Lambda, which starts the next invocation only once
+        each extension has received this one and asked again. (Without the second condition, a
+        runtime that answered and asked again before an extension's thread had even taken its
+        INVOKE looked like an environment ready for the next invocation: seen on a loaded
+        machine, the next invocation started before the previous click was flushed.)"""
+        invoked = len(self.invocations)
+        return self.runtime_ready and all(
+            e["ready"] and e["seen"] >= invoked for e in self.extensions.values()
+        )
 
     def invoke(self, event: dict[str, Any], timeout: float = WAIT) -> dict[str, Any]:
         """Start an invocation once the runtime and every extension asked for it; return the

@@ -325,11 +325,11 @@ class LambdaExtension:
 # then again, from another line, for the next invocation.
 NEXT = "wait_next_invocation"
 READ = "readinto"
-READ_SETTLE = 10  # looks (2 ms): a read that long is the next invocation's, not the post's
+READ_SETTLE = 25  # looks (5 ms): a read that long is the next invocation's, not the post's
 
 
 def wait_until_posted(
-    ident: int, bound: float = 0.05, step: float = 0.0002, settle: int = 3
+    ident: int, bound: float = 0.5, step: float = 0.0002, settle: int = 25
 ) -> bool:
     """Wait until the runtime's thread ``ident`` is done with the invocation: out of the handler,
     the response posted, and waiting for its next invocation (``NEXT``; a second read from
