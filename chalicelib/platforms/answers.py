@@ -3,21 +3,13 @@ platforms share for turning a status (and a per-event list) into ok, retry or pe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chalicelib.platforms.http import OK, PERMANENT, RETRY, Outcome
+from chalicelib.platforms.http import OK, PERMANENT, RETRY, Outcome, parse_json
 
 # A platform error message is kept this long in a reason (enough to act on, not a log flood).
 REASON_LIMIT = 300
-
-
-def parse_json(body: bytes | str) -> Any:
-    try:
-        return json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 def clip(text: Any) -> str:

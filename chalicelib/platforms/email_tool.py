@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from chalicelib.click_ids import CLICK_EVENT_NEEDS
 from chalicelib.clicks.text import mask_emails
 from chalicelib.platforms.answers import classify_status, clip, parse_json
 from chalicelib.platforms.event import LEAD, PAGE_VIEW, PURCHASE, PlatformEvent, Rejected
@@ -122,7 +123,9 @@ class EmailTool(Platform):
     # 24 h and the DLQ 4 days, so nothing older than that reaches a tool anyway.
     MAX_AGE = timedelta(days=30)
     SUBSCRIBER_PARAM: ClassVar[str | None] = None
-    """The query parameter by which a click names the tool's subscriber (``click_ids``)."""
+    """The query parameter by which a click names the tool's subscriber: set from
+    ``click_ids.CLICK_EVENT_NEEDS`` (the redirect's list of what each destination's click event
+    needs), so the redirect's queueing and the module's screening cannot disagree."""
     PACE: ClassVar[tuple[float, float, int | None] | None] = None
     """(requests, per seconds, connections at once): the tool's per-account limit."""
     PACE_SECRET: ClassVar[str] = "api_key"  # noqa: S105 - a field name
@@ -149,6 +152,11 @@ class EmailTool(Platform):
         ]
         requests, rejected = super().build_requests(mapped, settings, secrets, now)
         return requests, rejected + unmapped
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "NAME" in cls.__dict__:
+            cls.SUBSCRIBER_PARAM = CLICK_EVENT_NEEDS.get(cls.NAME)
 
     def not_for(self, event: PlatformEvent) -> str | None:
         if event.is_page_view:

@@ -316,7 +316,7 @@ def send_with_retries(
             wait = getattr(answer, "retry_after", None)
             outcome = _scrub(classify(answer[0], answer[1]), request)
             if outcome.ok and request.then is not None:
-                outcome = replace(outcome, answer=_json_or_none(answer[1]))
+                outcome = replace(outcome, answer=parse_json(answer[1]))
         if outcome.kind != RETRY or attempt >= attempts:
             return outcome, attempt
         delay = max(backoff(attempt, base_delay, max_delay, rng), min(wait or 0, MAX_RETRY_AFTER))
@@ -326,7 +326,8 @@ def send_with_retries(
     return outcome, max(1, attempts)
 
 
-def _json_or_none(body: bytes) -> Any:
+def parse_json(body: bytes | str) -> Any:
+    """An answer's JSON, or None when it has none (empty, not JSON, not UTF-8)."""
     try:
         return json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError):

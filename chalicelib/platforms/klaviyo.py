@@ -36,7 +36,6 @@ MAX_METRIC_NAME = 127  # "Must be less than 128 characters"
 class Klaviyo(EmailTool):
     NAME = "klaviyo"
     SECRET_FIELDS = ("api_key",)
-    SUBSCRIBER_PARAM = "_kx"
     # A token bucket of 55 refilled at 55/s: at most 110 in any second (burst limit 350/s) and
     # 55 + 60 * 55 = 3,355 in any minute (steady limit 3,500/min).
     PACE = (55, 1.0, None)

@@ -62,7 +62,6 @@ from chalicelib.platforms.platform import (
 )
 
 API_VERSION = "3.0"
-SUBSCRIBER_PARAM = "mc_eid"
 # Where a dry run without a readable key shows the data centre.
 DC_PLACEHOLDER = "<dc>"
 # What a dry run shows where the member id from the search goes.
@@ -139,7 +138,6 @@ class Mailchimp(EmailTool):
     NAME = "mailchimp"
     SECRET_FIELDS = ("api_key",)
     REQUIRED_SETTINGS = ("list_id",)
-    SUBSCRIBER_PARAM = SUBSCRIBER_PARAM
     # No request rate is documented: the bucket (1000/s) never binds; 10 connections do.
     PACE = (1000, 1.0, 10)
 
