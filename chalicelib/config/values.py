@@ -473,22 +473,8 @@ Url = Annotated[
         {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": MAX_URL_LENGTH}
     ),
 ]
-EndpointUrl = Annotated[
-    str,
-    AfterValidator(check_url),
-    AfterValidator(check_endpoint_allowed),
-    WithJsonSchema(
-        {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": MAX_URL_LENGTH}
-    ),
-]
-WebhookUrl = Annotated[
-    str,
-    AfterValidator(check_url),
-    AfterValidator(check_webhook_target),
-    WithJsonSchema(
-        {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": MAX_URL_LENGTH}
-    ),
-]
+EndpointUrl = Annotated[Url, AfterValidator(check_endpoint_allowed)]
+WebhookUrl = Annotated[Url, AfterValidator(check_webhook_target)]
 SecretRef = Annotated[
     str,
     BeforeValidator(_as_text),
