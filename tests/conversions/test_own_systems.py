@@ -7,6 +7,7 @@ import json
 
 from chalicelib.clicks.index import from_item
 from chalicelib.conversions.record import build_conversion, event_category, own_systems
+from tests.conversions import test_record as record
 from tests.conversions.test_record import INDEX_ITEM, NOW, postback
 
 LINK_DOC = {
@@ -31,14 +32,7 @@ LINK_DOC = {
 
 def build(link_doc=LINK_DOC, consent="not_required", **changes):
     click = from_item(dict(INDEX_ITEM, consent={"S": consent}))
-    return build_conversion(
-        postback(**changes),
-        conversion_id="C1",
-        domain="go.example",
-        now=NOW,
-        click=click,
-        link_doc=link_doc,
-    )
+    return record.build(click, link_doc=link_doc, **changes)
 
 
 def test_a_conversion_goes_to_the_ad_platforms_and_the_links_email_tools_and_webhooks():

@@ -51,7 +51,7 @@ def postback(**changes) -> Postback:
     return Postback(**values)
 
 
-def build(click=None, default_country=None, **changes):
+def build(click=None, default_country=None, link_doc=None, **changes):
     return build_conversion(
         postback(**changes),
         conversion_id="C1",
@@ -59,6 +59,7 @@ def build(click=None, default_country=None, **changes):
         now=NOW,
         click=click,
         default_country=default_country,
+        link_doc=link_doc,
     )
 
 
