@@ -39,7 +39,6 @@ EMAIL_MODULES = {
     "mailchimp": "chalicelib.platforms.mailchimp",
     "hubspot": "chalicelib.platforms.hubspot",
 }
-_ALL_MODULES = {**MODULES, **EMAIL_MODULES}
 AD_PLATFORMS = tuple(MODULES)
 EMAIL_TOOLS = tuple(EMAIL_MODULES)
 NAMES = AD_PLATFORMS + EMAIL_TOOLS
@@ -69,7 +68,10 @@ def is_own_system(name: str) -> bool:
 def platform(name: str) -> Platform:
     """Platform ``name``; ``KeyError`` for an unknown platform."""
     try:
-        module = WEBHOOK_MODULE if name.startswith(WEBHOOK_PREFIX) else _ALL_MODULES[name]
+        if name.startswith(WEBHOOK_PREFIX):
+            module = WEBHOOK_MODULE
+        else:
+            module = MODULES[name] if name in MODULES else EMAIL_MODULES[name]
     except KeyError:
         raise KeyError(f"unknown platform {name!r}; known: {', '.join(NAMES)}") from None
     found: Platform = importlib.import_module(module).PLATFORM
