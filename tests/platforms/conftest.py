@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -35,7 +35,28 @@ class Received:
         return self.headers.get(name.lower())
 
 
-class FakePlatform:
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 (a free port): ``url``, ``start()``, ``stop()``."""
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+
+class FakePlatform(LoopbackServer):
     """``url`` to point an adapter at; ``received`` requests; ``answer()`` scripts responses."""
 
     def __init__(self) -> None:
@@ -83,12 +104,7 @@ class FakePlatform:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        self.serve(Handler)
 
     def answer(
         self, status: int, body: Any = None, headers: dict[str, str] | None = None
@@ -98,15 +114,6 @@ class FakePlatform:
         data = body if isinstance(body, bytes) else json.dumps(body or {}).encode()
         self._script.append((status, data, dict(headers or {})))
         return self
-
-    def start(self) -> FakePlatform:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
 
 
 @pytest.fixture(autouse=True)

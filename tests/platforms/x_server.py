@@ -15,12 +15,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
 from oauthlib.oauth1.rfc5849 import signature, utils
+
+from tests.platforms.conftest import LoopbackServer
 
 CONSUMER_KEY = "xk-consumer-key-TEST"
 CONSUMER_SECRET = "xs-consumer-secret-never-shown"
@@ -95,7 +97,7 @@ def check_signature(
     return params, ""
 
 
-class FakeX:
+class FakeX(LoopbackServer):
     """``url`` to point the platform at (its ``endpoint``); ``received`` every request with the
     verdict on its signature; ``answer()`` scripts what verified requests get."""
 
@@ -146,27 +148,13 @@ class FakeX:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        self.serve(Handler)
 
     def answer(self, status: int, body: Any = None, **headers: str) -> FakeX:
         """Queue one answer for a verified request (``Retry_After="3"`` -> ``Retry-After: 3``)."""
         data = body if isinstance(body, bytes) else json.dumps(body or {}).encode()
         self._script.append((status, data, {k.replace("_", "-"): v for k, v in headers.items()}))
         return self
-
-    def start(self) -> FakeX:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
 
     @property
     def conversions(self) -> list[dict[str, Any]]:
