@@ -28,7 +28,15 @@ from chalicelib.links.store import ConfigStore
 from infra.provision import PROJECT
 from rebound.worker import sqs_event
 from tests.faults.engine import Attempt, Cell, Logs, Path
-from tests.faults.world import DOMAIN, SECRET, WEBHOOK, FakeContext, StreamCursor, World
+from tests.faults.world import (
+    DOMAIN,
+    KIT_PURCHASE_TAG,
+    SECRET,
+    WEBHOOK,
+    FakeContext,
+    StreamCursor,
+    World,
+)
 from tests.lake import factories
 
 CHROME = (
@@ -528,7 +536,7 @@ class Dispatcher(Path):
     def _conversion(human: dict, order: str, now: datetime) -> dict:
         c = human["click"]
         index = {**{k: c[k] for k in CLICK_FIELDS if k in c}, "user_agent": CHROME}
-        index["platforms"] = ["klaviyo", "meta", "tiktok", WEBHOOK]  # as the postback sets them
+        index["platforms"] = ["kit", "klaviyo", "meta", "tiktok", WEBHOOK]  # as the postback sets
         return {
             "kind": "conversion",
             "conversion": {
@@ -565,7 +573,7 @@ class Dispatcher(Path):
             return Attempt(False, "batch item failures")
         return Attempt(True, "ok")
 
-    def delivered(self, world: World) -> Counter[tuple[str, str]]:
+    def delivered(self, world: World, state: DispatchState) -> Counter[tuple[str, str]]:
         out: Counter[tuple[str, str]] = Counter()
         for name, fake in (("meta", world.meta), ("tiktok", world.tiktok)):
             for r in fake.received:
@@ -575,6 +583,13 @@ class Dispatcher(Path):
             out[("klaviyo", r.json["data"]["attributes"]["unique_id"])] += 1
         for r in world.webhook.received:  # a delivery's id is its event's id
             out[(WEBHOOK, r.json["id"])] += 1
+        # Kit is told by a tag added to the subscriber (its chain's second step), which names no
+        # event: each is the one conversion of the batch (the first step, an upsert, delivers
+        # nothing by itself).
+        (order,) = [e for e, role in state.roles.items() if e.startswith("order-")]
+        for r in world.kit.received:
+            if r.path == f"/v4/tags/{KIT_PURCHASE_TAG}/subscribers":
+                out[("kit", order)] += 1
         return out
 
     def dead_lettered(self, world: World) -> dict[tuple[str, str], str]:
@@ -587,7 +602,7 @@ class Dispatcher(Path):
         return out
 
     def check(self, world: World, state: DispatchState, cell: Cell) -> tuple[str, list[str]]:
-        sent = self.delivered(world)
+        sent = self.delivered(world, state)
         dead = self.dead_lettered(world)
         if self.expected is None:  # the baseline: what a fault-free run does
             self.expected = {(p, state.roles[e]) for (p, e) in [*sent, *dead] if e in state.roles}

@@ -36,6 +36,7 @@ SPECS = world_specs(
     "https://tiktok.invalid",
     "https://klaviyo.invalid",
     "https://hooks.invalid",
+    "https://kit.invalid",
 )
 CONFIGURED_HOSTS = {DOMAIN} | {
     urlsplit(url).hostname

@@ -34,11 +34,15 @@ SECRET_REF = "ssm:/rebound/local/go.localhost/conversion-secret"
 META_TOKEN_REF = "ssm:/rebound/local/meta-token"
 TIKTOK_TOKEN_REF = "secretsmanager:rebound/local/tiktok-token"  # both kinds of reference
 KLAVIYO_KEY_REF = "ssm:/rebound/local/klaviyo-key"
+KIT_KEY_REF = "ssm:/rebound/local/kit-key"
+KIT_PURCHASE_TAG = 4100002
 WEBHOOK_SECRET_REF = "ssm:/rebound/local/webhook-crm"
 WEBHOOK = "webhook:crm"
 
 
-def world_specs(meta_url: str, tiktok_url: str, klaviyo_url: str, webhook_url: str) -> Specs:
+def world_specs(
+    meta_url: str, tiktok_url: str, klaviyo_url: str, webhook_url: str, kit_url: str
+) -> Specs:
     link = {
         "domain": DOMAIN,
         "redirect": 302,
@@ -81,12 +85,20 @@ def world_specs(meta_url: str, tiktok_url: str, klaviyo_url: str, webhook_url: s
                 "dry_run": False,
                 "revision": "2025-10-15",
             },
+            # An email tool that takes a chain (subscriber upsert, then the tag): both steps are
+            # HTTP call sites of the dispatcher path.
+            "kit": {
+                "api_key": KIT_KEY_REF,
+                "endpoint": kit_url,
+                "dry_run": False,
+                "tags": {"purchase": KIT_PURCHASE_TAG},
+            },
         },
         audiences=[
             {
                 "id": "buyers",
                 "match": {"tags": ["sale"]},
-                "send_to": ["meta", "tiktok", "klaviyo"],
+                "send_to": ["meta", "tiktok", "klaviyo", "kit"],
             },
             # An engagement tier (dispatch/tiers.py): its state reads and writes are on the path.
             {
@@ -155,6 +167,8 @@ class World:
         self.tiktok.default = (200, b'{"code": 0, "message": "OK"}')
         self.klaviyo = FakePlatform()
         self.klaviyo.default = (202, b"")
+        self.kit = FakePlatform()
+        self.kit.default = (201, b'{"subscriber": {"id": 1103}}')
         self.webhook = FakePlatform()
         self.webhook.default = (200, b"{}")
         self.injector = Injector()
@@ -179,13 +193,16 @@ class World:
             self.meta.server.server_address[1]: "meta",
             self.tiktok.server.server_address[1]: "tiktok",
             self.klaviyo.server.server_address[1]: "klaviyo",
+            self.kit.server.server_address[1]: "kit",
             self.webhook.server.server_address[1]: WEBHOOK,
         }
         ddb = client("dynamodb")
         store = ConfigStore(ddb, self.names.links_table)
         store.write(
             make_plan(
-                world_specs(self.meta.url, self.tiktok.url, self.klaviyo.url, self.webhook.url),
+                world_specs(
+                    self.meta.url, self.tiktok.url, self.klaviyo.url, self.webhook.url, self.kit.url
+                ),
                 store.read_all(),
             ).writes()
         )
@@ -194,6 +211,7 @@ class World:
             (SECRET_REF, SECRET),
             (META_TOKEN_REF, "EAAB-meta-token"),
             (KLAVIYO_KEY_REF, "pk_faults_klaviyo"),
+            (KIT_KEY_REF, "kit_faults_key"),
             (WEBHOOK_SECRET_REF, "whsec-crm-faults"),
         ]:
             ssm.put_parameter(Name=ref.removeprefix("ssm:"), Value=value, Type="SecureString")
@@ -262,8 +280,9 @@ class World:
     # --- reading the world ------------------------------------------------------------------
 
     def fakes(self) -> list[FakePlatform]:
-        """The destinations' fake servers: two ad platforms, an email tool, a webhook."""
-        return [self.meta, self.tiktok, self.klaviyo, self.webhook]
+        """The destinations' fake servers: two ad platforms, two email tools (one of them
+        a chain of two requests), a webhook."""
+        return [self.meta, self.tiktok, self.klaviyo, self.webhook, self.kit]
 
     def tables(self) -> list[str]:
         n = self.names
