@@ -96,3 +96,9 @@ def pace_for(
         if found is None or (found.rate, found.per) != (float(rate), float(per)):
             found = _paces[key] = Pace(rate, per, connections)
         return found
+
+
+def reset() -> None:
+    """Forget every account's bucket, as a new container starts (tests, the fault matrix)."""
+    with _paces_lock:
+        _paces.clear()

@@ -24,6 +24,7 @@ from chalicelib.aws.clients import client, reset_clients
 from chalicelib.aws.names import Names
 from chalicelib.links.plan import Specs, make_plan
 from chalicelib.links.store import ConfigStore
+from chalicelib.platforms import pace
 from tests.conftest import AWS_ENV
 from tests.faults.injector import Injector
 from tests.platforms.conftest import FakePlatform
@@ -237,6 +238,9 @@ class World:
             cached = getattr(self.app, name, None)
             if cached is not None and hasattr(cached, "cache_clear"):
                 cached.cache_clear()
+        # An email tool's per-account rate limit is kept per container (platforms/pace.py): a
+        # new one starts with a full bucket, as a cell's Lambda would.
+        pace.reset()
 
     def restore(self) -> None:
         """Tables, bucket and queues as in the snapshot; the fakes forget what they received.

@@ -121,8 +121,7 @@ def fresh_paces():
     """Every test starts with full rate-limit buckets: an email tool's ``Pace`` is kept per
     process and account, so a test would otherwise wait, in real time, for the tokens an earlier
     test with the same key used up."""
-    with pace._paces_lock:
-        pace._paces.clear()
+    pace.reset()
     yield
 
 
