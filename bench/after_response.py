@@ -169,15 +169,24 @@ class FileStream:
         return {"SequenceNumber": "1"}
 
 
+def say(line: str) -> None:
+    """One line on the real stdout in one write(2): the extension's thread and the caller's both
+    say things, and print() writes a line's parts one call each, which two threads interleave
+    (seen in CI: "ANSWEREDWINDOW", then the parent missed both words)."""
+    import os
+    import sys
+
+    os.write(sys.__stdout__.fileno(), f"{line}\n".encode())
+
+
 class Stuck:
     """Kinesis that never answers the held click's PutRecords: the window, held open until the
     process is killed. It says so (``WINDOW`` on the real stdout) once it is in the call."""
 
     def put_records(self, **kw: Any) -> Any:
-        import sys
         import threading
 
-        print("WINDOW", file=sys.__stdout__, flush=True)
+        say("WINDOW")
         threading.Event().wait(60)  # the parent kills the process long before this ends
         raise SystemExit("not killed")
 
@@ -190,7 +199,6 @@ def killed_child(stream_file: str, invocations: int) -> None:
     flushed before the next starts; the last one's flush is stuck in PutRecords (``WINDOW``),
     where the parent SIGKILLs the process. Prints ``ANSWERED <click id>`` per 302 received."""
     import io
-    import sys
     import threading
     from contextlib import redirect_stdout
 
@@ -215,7 +223,7 @@ def killed_child(stream_file: str, invocations: int) -> None:
                 handler.publisher.kinesis = Stuck()
             response = fake.invoke(event)
             cid = response["headers"]["Location"].split("rb_cid=")[1].split("&")[0]
-            print("ANSWERED", cid, file=sys.__stdout__, flush=True)
+            say(f"ANSWERED {cid}")
         threading.Event().wait(60)  # killed in here
 
 
@@ -240,11 +248,12 @@ def kills_in_the_window(kills: int, invocations: int = KILL_AFTER) -> tuple[int,
         with tempfile.TemporaryDirectory() as tmp:
             stream = Path(tmp) / "stream.jsonl"
             stream.touch()
+            errors = (Path(tmp) / "stderr.txt").open("w+")
             proc = subprocess.Popen(
                 [sys.executable, "-m", "bench.after_response", str(stream), str(invocations)],
                 cwd=root,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=errors,
                 text=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
@@ -265,8 +274,13 @@ def kills_in_the_window(kills: int, invocations: int = KILL_AFTER) -> tuple[int,
             finally:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(10)
+                errors.seek(0)
+                said = errors.read()[-3000:]
+                errors.close()
             if len(answered) != invocations:
-                raise RuntimeError(f"the child answered {len(answered)} of {invocations}")
+                raise RuntimeError(
+                    f"the child answered {len(answered)} of {invocations}; its stderr:\n{said}"
+                )
             on_stream = {
                 json.loads(line)["click"]["click_id"]
                 for line in stream.read_bytes().splitlines()
