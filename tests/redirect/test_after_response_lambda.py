@@ -257,6 +257,10 @@ def test_the_gate_would_catch_a_302_that_waits_for_the_write(stage):
         assert gate.entered.is_set() and gate.calls[0]["posted_first"] is False
     finally:
         gate.open.set()
+        # The runtime's thread finishes its PutRecord while moto is still there (it would
+        # otherwise call out to AWS's real endpoint once the fixture is gone) and posts.
+        with fake.cond:
+            assert fake.cond.wait_for(lambda: len(fake.responses) == 1, 10), fake.state()
         fake.close()
 
 
