@@ -161,8 +161,11 @@ def _handler(fake: FakeLambda) -> type[BaseHTTPRequestHandler]:
             body = self._body()
             if self.path == f"{EXTENSION}/register":
                 self._register(body)
-            elif self.path.startswith(RUNTIME + "/") and self.path.endswith("/response"):
-                request_id = self.path[len(RUNTIME) + 1 : -len("/response")]
+            elif self.path.startswith(RUNTIME + "/") and self.path.endswith(
+                ("/response", "/error")
+            ):
+                # An error's body is the caller's response too (Lambda: FunctionError)
+                request_id = self.path[len(RUNTIME) + 1 :].rpartition("/")[0]
                 with fake.cond:
                     fake.responses[request_id] = body
                     fake.answered_at[request_id] = time.perf_counter()
@@ -278,15 +281,61 @@ class Context:
         return int((self._deadline - time.time()) * 1000)
 
 
+class RuntimeClient:
+    """The runtime's side of the Runtime API, shaped like awslambdaric's client (Lambda's Python
+    runtime): ``wait_next_invocation``, then ``post_invocation_result`` (or
+    ``post_invocation_error``). The after-response extension hooks the posts of this class as
+    it hooks awslambdaric's (``after_response.RUNTIME_CLIENTS``, to which this module adds it)."""
+
+    def __init__(self, address: str) -> None:
+        import http.client
+
+        host, _, port = address.rpartition(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=WAIT + 5)
+
+    def wait_next_invocation(self) -> tuple[str, bytes] | None:
+        """(request id, event) of the next invocation; None once Lambda stops answering."""
+        try:
+            self.conn.request("GET", f"{RUNTIME}/next")
+            resp = self.conn.getresponse()
+            body = resp.read()
+        except OSError:
+            return None
+        if resp.status != 200:
+            return None
+        return resp.getheader("Lambda-Runtime-Aws-Request-Id") or "", body
+
+    def post_invocation_result(self, invoke_id: str, result_data: bytes) -> None:
+        self.conn.request(
+            "POST",
+            f"{RUNTIME}/{invoke_id}/response",
+            body=result_data,
+            headers={"Content-Type": "application/json"},
+        )
+        self.conn.getresponse().read()
+
+    def post_invocation_error(self, invoke_id: str, error_data: bytes) -> None:
+        self.conn.request("POST", f"{RUNTIME}/{invoke_id}/error", body=error_data)
+        self.conn.getresponse().read()
+
+
+def _runtime_clients() -> None:
+    from chalicelib.clicks import after_response
+
+    where = f"{__name__}:{RuntimeClient.__name__}"
+    if where not in after_response.RUNTIME_CLIENTS:
+        after_response.RUNTIME_CLIENTS.append(where)
+
+
+_runtime_clients()
+
+
 class Runtime:
     """The runtime's loop, as the Python runtime runs it in its main thread: ask the Runtime API
     for an invocation, call the handler, post its result; again, until Lambda stops answering."""
 
     def __init__(self, address: str, handler: Callable[[Any, Any], Any], function_name: str):
-        import http.client
-
-        host, _, port = address.rpartition(":")
-        self.conn = http.client.HTTPConnection(host, int(port), timeout=WAIT + 5)
+        self.client = RuntimeClient(address)
         self.handler = handler
         self.function_name = function_name
         self.thread = threading.Thread(target=self.run, name="fake-runtime", daemon=True)
@@ -296,25 +345,15 @@ class Runtime:
         return self
 
     def run(self) -> None:
-        while True:
+        while (invocation := self.client.wait_next_invocation()) is not None:
+            request_id, body = invocation
             try:
-                self.conn.request("GET", f"{RUNTIME}/next")
-                resp = self.conn.getresponse()
-                body = resp.read()
-            except OSError:
-                return
-            if resp.status != 200:
-                return
-            request_id = resp.getheader("Lambda-Runtime-Aws-Request-Id") or ""
-            result = self.handler(json.loads(body), Context(request_id, self.function_name))
-            data = json.dumps(result).encode()
-            self.conn.request(
-                "POST",
-                f"{RUNTIME}/{request_id}/response",
-                body=data,
-                headers={"Content-Type": "application/json"},
-            )
-            self.conn.getresponse().read()
+                result = self.handler(json.loads(body), Context(request_id, self.function_name))
+            except Exception as exc:
+                error = {"errorMessage": str(exc), "errorType": type(exc).__name__}
+                self.client.post_invocation_error(request_id, json.dumps(error).encode())
+                continue
+            self.client.post_invocation_result(request_id, json.dumps(result).encode())
 
 
 def fresh_app(env: dict[str, str], name: str = "app_in_fake_lambda") -> Any:

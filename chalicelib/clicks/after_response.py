@@ -9,8 +9,9 @@ held on the stream once the visitor has the answer, before the environment takes
 - Who flushes, by ``start()``:
   - on Lambda, ``LambdaExtension``: an internal extension, a thread of the runtime process
     registered through the Extensions API for INVOKE (an internal extension cannot register for
-    SHUTDOWN). For each invocation it waits until the handler has answered, flushes, and only
-    then asks for its next event; Lambda starts the next invocation (or freezes or shuts down the
+    SHUTDOWN). For each invocation it waits until the runtime has posted the response (its
+    client's posts hooked: ``hook_runtime_posts``; else by watching the runtime's thread),
+    flushes, and only then asks for its next event; Lambda starts the next invocation (or freezes or shuts down the
     environment) only once every extension has asked, so nothing held outlives the invocation.
   - elsewhere (the local stack, a plain server), ``BackgroundFlusher``: a thread that flushes
     whenever something was answered; ``close()`` flushes what is left at shutdown.
@@ -65,6 +66,8 @@ class Held:
         self._items: list[tuple[BatchPublisher, bytes | Callable[[], bytes], str]] = []
         self._answered = threading.Condition(threading.Lock())
         self._answers = 0
+        self._posted = threading.Condition(threading.Lock())
+        self._posts = 0
         self.answerer: int | None = None  # the thread that answered last (the runtime's)
         # Told where each flush's clicks went (app.py: the fallback and lost clicks' metrics).
         self.on_flush: Any = None
@@ -130,6 +133,19 @@ class Held:
             self._answered.wait_for(lambda: self._answers > seen, timeout)
             return self._answers
 
+    # --- the posted signal: the runtime has handed Lambda the invocation's result --------------
+
+    def posted(self) -> None:
+        with self._posted:
+            self._posts += 1
+            self._posted.notify_all()
+
+    def wait_posted(self, seen: int, timeout: float | None) -> int:
+        """Block until more than ``seen`` results were posted (or ``timeout``); the count."""
+        with self._posted:
+            self._posted.wait_for(lambda: self._posts > seen, timeout)
+            return self._posts
+
 
 HELD = Held()
 
@@ -149,6 +165,53 @@ def middleware(event: Any, get_response: Any) -> Any:
 
 
 # --- On Lambda: an internal extension ------------------------------------------------------------
+
+# Where the Python runtime posts an invocation's result to the Runtime API: awslambdaric's client
+# (Lambda's python3.12+ runtimes run their loop on it: bootstrap.run calls
+# ``post_invocation_result`` or ``post_invocation_error`` once per invocation, then
+# ``wait_next_invocation``). Version 3+ defines them on the base class, 2.x on the client itself;
+# whichever defines them is hooked. Looked up in ``sys.modules`` only: the runtime has loaded it
+# before it imports the handler, and nothing here imports it (the local stack has none).
+RUNTIME_CLIENTS = [
+    "awslambdaric.lambda_runtime_client:BaseLambdaRuntimeClient",
+    "awslambdaric.lambda_runtime_client:LambdaRuntimeClient",
+]
+RUNTIME_POSTS = ("post_invocation_result", "post_invocation_error")
+
+
+def hook_runtime_posts(held: Held = HELD, clients: list[str] | None = None) -> bool:
+    """Make the runtime's posts of a result signal ``held.posted()`` once they return: the
+    moment the caller has its response and the runtime goes back to wait for the next
+    invocation, the one at which the flush takes nothing from either. Whether a client was
+    found (else the extension watches the runtime's thread: ``wait_until_posted``)."""
+    hooked = False
+    for where in RUNTIME_CLIENTS if clients is None else clients:
+        module_name, _, class_name = where.partition(":")
+        cls = getattr(sys.modules.get(module_name), class_name, None)
+        if not isinstance(cls, type):
+            continue
+        for name in RUNTIME_POSTS:
+            original = cls.__dict__.get(name)
+            if not callable(original):
+                continue
+            if getattr(original, "_signals_posted", False):  # hooked before (a second init)
+                hooked = True
+                continue
+            setattr(cls, name, _signalling(original, held))
+            hooked = True
+    return hooked
+
+
+def _signalling(post: Callable[..., Any], held: Held) -> Callable[..., Any]:
+    def posting(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return post(*args, **kwargs)
+        finally:
+            held.posted()
+
+    posting._signals_posted = True  # type: ignore[attr-defined]
+    posting.__wrapped__ = post  # type: ignore[attr-defined]
+    return posting
 
 
 class ExtensionsAPI:
@@ -252,6 +315,7 @@ class LambdaExtension:
         self.api = api
         self.held = held
         self.poll = poll
+        self.hooked = False  # the runtime's posts signal (hook_runtime_posts)
         self.thread: threading.Thread | None = None
         self.events: Counter[str] = Counter()
         self._stop = threading.Event()
@@ -267,6 +331,7 @@ class LambdaExtension:
 
     def start(self) -> LambdaExtension:
         self.api.register()
+        self.hooked = hook_runtime_posts(self.held)
         # A runtime thread that needs the interpreter while the flush holds it gets it within
         # 0.5 ms, not the default 5: the bound on what a flush that started too early costs.
         sys.setswitchinterval(SWITCH_INTERVAL)
@@ -275,7 +340,8 @@ class LambdaExtension:
         return self
 
     def run(self) -> None:
-        answers = self.held.wait_answered(-1, 0)  # requests answered before the first event
+        # requests answered (results posted) before the first event
+        answers = self.held.wait_posted(-1, 0) if self.hooked else self.held.wait_answered(-1, 0)
         failures = 0
         while True:
             try:
@@ -303,6 +369,8 @@ class LambdaExtension:
     def _next(self, answers: int) -> tuple[int, dict[str, Any]]:
         """Wait for the invocation's answer and the post of the response, then read its event;
         (answers so far, the event)."""
+        if self.hooked:
+            return self._next_posted(answers)
         while True:
             seen = self.held.wait_answered(answers, self.poll)
             if self._stop.is_set():
@@ -317,6 +385,25 @@ class LambdaExtension:
                     seen = self.held.wait_answered(answers, _seconds_left(event))
                     if seen > answers and self.held.answerer is not None:
                         wait_until_posted(self.held.answerer)
+                return seen, event
+
+    def _next_posted(self, posts: int) -> tuple[int, dict[str, Any]]:
+        """The runtime's posts signal: sleep until the invocation's result is posted (every
+        invocation posts one, a redirect or not), then read its event, which is long there.
+        Nothing of the extension runs before: not while the handler works, not while the
+        runtime sends its response. A look at the socket every ``poll`` seconds without a post
+        finds a slow handler's event (then the post is waited for until its deadline) or the
+        end of the environment (an error, which stops the loop)."""
+        while True:
+            seen = self.held.wait_posted(posts, self.poll)
+            if self._stop.is_set():
+                raise RuntimeError("closed")
+            if seen > posts:
+                return seen, self.api.read_next()
+            if self.api.arrived():
+                event = self.api.read_next()
+                if str(event.get("eventType", "")).upper() == "INVOKE":
+                    seen = self.held.wait_posted(posts, _seconds_left(event))
                 return seen, event
 
 

@@ -194,3 +194,62 @@ def test_an_extension_that_cannot_register_leaves_publishing_before_the_response
     # Nothing listens there: registration fails, start() says so instead of raising at init.
     assert after_response.start({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9"}) is None
     assert after_response._started is None
+
+
+# --- The runtime's posts signal the extension ---------------------------------------------------
+
+
+class Poster:
+    """A runtime client as awslambdaric's: posts a result or an error, which may fail."""
+
+    def __init__(self, fail: bool = False):
+        self.fail, self.sent = fail, []
+
+    def post_invocation_result(self, invoke_id, result_data, content_type="application/json"):
+        self.sent.append(invoke_id)
+        if self.fail:
+            raise ConnectionError("Runtime API gone")
+
+    def post_invocation_error(self, invoke_id, error_response_data, xray_fault):
+        self.sent.append(invoke_id)
+
+
+def test_a_hooked_runtime_signals_each_post_once_it_returned_and_even_when_it_failed(monkeypatch):
+    held = Held()
+    for name in after_response.RUNTIME_POSTS:
+        monkeypatch.setattr(Poster, name, Poster.__dict__[name])  # restored after the test
+    where = f"{__name__}:Poster"
+    assert after_response.hook_runtime_posts(held, [where])
+    assert after_response.hook_runtime_posts(held, [where])  # a second init: not wrapped twice
+    assert Poster.post_invocation_result.__wrapped__ is not None
+    assert not hasattr(Poster.post_invocation_result.__wrapped__, "__wrapped__")
+
+    poster = Poster()
+    poster.post_invocation_result("r1", b"{}")
+    assert (poster.sent, held.wait_posted(0, 0)) == (["r1"], 1)
+    poster.post_invocation_error("r2", b"{}", "")
+    assert held.wait_posted(1, 0) == 2
+    with pytest.raises(ConnectionError):
+        Poster(fail=True).post_invocation_result("r3", b"{}")
+    assert held.wait_posted(2, 0) == 3  # the extension is not left waiting on a failed post
+
+
+def test_no_runtime_client_loaded_means_not_hooked():
+    assert not after_response.hook_runtime_posts(Held(), ["not.loaded.module:Client"])
+    assert not after_response.hook_runtime_posts(Held(), [f"{__name__}:RecordingKinesis"])
+
+
+def test_lambdas_python_runtime_client_is_hooked_where_it_posts(monkeypatch):
+    """awslambdaric (the client Lambda's python3.12+ runtimes loop on) defines the posts the hook
+    wraps; a post through it signals, with its C client's call in place."""
+    lrc = pytest.importorskip("awslambdaric.lambda_runtime_client")
+    base = lrc.BaseLambdaRuntimeClient
+    for name in after_response.RUNTIME_POSTS:
+        monkeypatch.setattr(base, name, base.__dict__[name])
+    calls = []
+    monkeypatch.setattr(lrc.runtime_client, "post_invocation_result", lambda *a: calls.append(a[0]))
+    held = Held()
+    assert after_response.hook_runtime_posts(held)  # the production list finds it
+    client = object.__new__(lrc.LambdaRuntimeClient)
+    client.post_invocation_result("r1", '{"statusCode": 302}')
+    assert calls == ["r1"] and held.wait_posted(0, 0) == 1

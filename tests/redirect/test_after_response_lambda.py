@@ -124,8 +124,16 @@ def test_the_extension_registers_for_invoke_only_during_init(stage):
         fake.close()
 
 
-def test_the_302_reaches_the_caller_while_put_records_is_still_held_back(stage):
+@pytest.mark.parametrize("hooked", [True, False], ids=["posts-hooked", "runtime-watched"])
+def test_the_302_reaches_the_caller_while_put_records_is_still_held_back(
+    stage, monkeypatch, hooked
+):
+    """Whether the extension learns of the post from the runtime client's hook or, with no
+    client it knows loaded, by watching the runtime's thread (wait_until_posted)."""
+    if not hooked:
+        monkeypatch.setattr(after_response, "RUNTIME_CLIENTS", [])
     fake, _, kinesis = environment("after-response")
+    assert after_response._started.hooked is hooked
     try:
         clicks = [visit(fake) for _ in range(3)]
         fake.shutdown()
