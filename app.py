@@ -1,7 +1,8 @@
 """Rebound's entry points: every route and event source, and nothing else (logic is in chalicelib/)."""
 
 import os
-from functools import cache
+import time
+from functools import cache, partial
 
 from chalice import Chalice, Rate, Response
 
@@ -86,9 +87,17 @@ def _redirect(path: str) -> Response:
         headers=req.headers,
         source_ip=((req.context or {}).get("identity") or {}).get("sourceIp"),
     )
-    outcomes.redirect(NAMES.stage, answer).emit()  # one EMF line per request
+    # One EMF line per request; in after-response mode printed by the flush, after the answer.
+    if PUBLISH_AFTER_RESPONSE:
+        after_response.HELD.later(partial(_redirect_metric, answer, time.time()))
+    else:
+        _redirect_metric(answer)
     headers = {"Content-Type": "text/plain; charset=utf-8", **answer.headers}
     return Response(body=answer.body, status_code=answer.status, headers=headers)
+
+
+def _redirect_metric(answer, at: float | None = None) -> None:
+    outcomes.redirect(NAMES.stage, answer).emit(at)
 
 
 @app.route("/robots.txt", methods=["GET", "HEAD"])

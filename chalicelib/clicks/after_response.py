@@ -64,6 +64,7 @@ class Held:
         self._lock = threading.Lock()
         self._flushing = threading.Lock()  # one flush at a time, so a flush sees all before it
         self._items: list[tuple[BatchPublisher, bytes | Callable[[], bytes], str]] = []
+        self._later: list[Callable[[], Any]] = []  # what else waits for the flush (metrics)
         self._answered = threading.Condition(threading.Lock())
         self._answers = 0
         self._posted = threading.Condition(threading.Lock())
@@ -78,9 +79,15 @@ class Held:
         with self._lock:
             self._items.append((publisher, data, key))
 
+    def later(self, work: Callable[[], Any]) -> None:
+        """Run ``work`` in the next flush, after the clicks are published: what the visitor's
+        answer need not wait for (the request's metric line). Never raises there."""
+        with self._lock:
+            self._later.append(work)
+
     def __len__(self) -> int:
         with self._lock:
-            return len(self._items)
+            return len(self._items) + len(self._later)
 
     def flush(self) -> Counter[str]:
         """Publish everything held (one PutRecords per publisher and 500 records). Never raises:
@@ -88,6 +95,7 @@ class Held:
         with self._flushing:
             with self._lock:
                 items, self._items = self._items, []
+                later, self._later = self._later, []
             where: Counter[str] = Counter()
             groups: dict[int, tuple[BatchPublisher, list[tuple[bytes, str]]]] = {}
             for publisher, data, key in items:
@@ -110,12 +118,18 @@ class Held:
                     self.on_flush(where)
                 except Exception as exc:  # a metric is never worth a click
                     log.warning("after-response flush not counted: %s", type(exc).__name__)
+            for work in later:
+                try:
+                    work()
+                except Exception as exc:
+                    log.warning("after-response work failed: %s", type(exc).__name__)
             return where
 
     def discard(self) -> int:
-        """What a process that dies now loses (tests and the fault benchmark)."""
+        """What a process that dies now loses (tests and the fault benchmark): the clicks held
+        (and what waited to run after them)."""
         with self._lock:
-            lost, self._items = len(self._items), []
+            lost, self._items, self._later = len(self._items), [], []
         return lost
 
     # --- the answered signal ------------------------------------------------------------------
@@ -194,10 +208,10 @@ def hook_runtime_posts(held: Held = HELD, clients: list[str] | None = None) -> b
             original = cls.__dict__.get(name)
             if not callable(original):
                 continue
-            if getattr(original, "_signals_posted", False):  # hooked before (a second init)
-                hooked = True
-                continue
-            setattr(cls, name, _signalling(original, held))
+            if hasattr(original, "signals"):  # hooked before (a second init): signal ``held``
+                original.signals = held
+            else:
+                setattr(cls, name, _signalling(original, held))
             hooked = True
     return hooked
 
@@ -207,9 +221,9 @@ def _signalling(post: Callable[..., Any], held: Held) -> Callable[..., Any]:
         try:
             return post(*args, **kwargs)
         finally:
-            held.posted()
+            posting.signals.posted()  # type: ignore[attr-defined]
 
-    posting._signals_posted = True  # type: ignore[attr-defined]
+    posting.signals = held  # type: ignore[attr-defined]
     posting.__wrapped__ = post  # type: ignore[attr-defined]
     return posting
 

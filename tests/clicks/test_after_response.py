@@ -221,6 +221,12 @@ def test_a_hooked_runtime_signals_each_post_once_it_returned_and_even_when_it_fa
     where = f"{__name__}:Poster"
     assert after_response.hook_runtime_posts(held, [where])
     assert after_response.hook_runtime_posts(held, [where])  # a second init: not wrapped twice
+    other = Held()
+    assert after_response.hook_runtime_posts(other, [where])  # ... but signals the new one
+    poster = Poster()
+    poster.post_invocation_result("r0", b"{}")
+    assert (other.wait_posted(0, 0), held.wait_posted(-1, 0)) == (1, 0)
+    assert after_response.hook_runtime_posts(held, [where])
     assert Poster.post_invocation_result.__wrapped__ is not None
     assert not hasattr(Poster.post_invocation_result.__wrapped__, "__wrapped__")
 
@@ -250,6 +256,22 @@ def test_lambdas_python_runtime_client_is_hooked_where_it_posts(monkeypatch):
     monkeypatch.setattr(lrc.runtime_client, "post_invocation_result", lambda *a: calls.append(a[0]))
     held = Held()
     assert after_response.hook_runtime_posts(held)  # the production list finds it
+    assert base.post_invocation_result.signals is held
     client = object.__new__(lrc.LambdaRuntimeClient)
     client.post_invocation_result("r1", '{"statusCode": 302}')
     assert calls == ["r1"] and held.wait_posted(0, 0) == 1
+
+
+def test_work_left_for_later_runs_in_the_flush_after_the_clicks_and_never_raises(names, caplog):
+    held, order = Held(), []
+    publisher = StreamPublisher(client("kinesis"), client("sqs"), names.clicks_stream, "nope")
+    held.later(lambda: order.append("metric"))
+    held.later(lambda: 1 / 0)
+    held.hold(publisher, lambda: order.append("record") or encode(event("c1")), "c1")
+    assert len(held) == 3 and order == []
+    with caplog.at_level(logging.WARNING):
+        assert held.flush() == Counter(stream=1)
+    assert order == ["record", "metric"] and len(held) == 0
+    assert "after-response work failed: ZeroDivisionError" in caplog.text
+    held.later(lambda: order.append("again"))
+    assert held.discard() == 0 and held.flush() == Counter() and order == ["record", "metric"]

@@ -281,3 +281,30 @@ def test_a_process_sigkilled_in_the_window_loses_the_one_click_it_held():
 
     lost, answered, killed = kills_in_the_window(1, invocations=5)
     assert (lost, answered, killed) == (1, 5, 1)
+
+
+def test_the_redirects_metric_line_is_printed_by_the_flush_after_the_answer(
+    stage, capsys, monkeypatch
+):
+    """The EMF line of a redirect waits for the flush too: none while the caller holds the 302
+    and the flush is held back at the gate, one (its outcome) once the flush is done."""
+    monkeypatch.setenv("REBOUND_METRICS", "stdout")
+    fake, _, kinesis = environment("after-response", hold_back=False)
+    gate = Gate(kinesis.real, fake)
+    kinesis.real = gate
+    try:
+        capsys.readouterr()
+        response = fake.invoke(rest_event("/sale", host=HOST, user_agent=CHROME), timeout=5)
+        assert response["statusCode"] == 302
+        assert gate.entered.wait(5), fake.state()
+        before = capsys.readouterr().out
+        gate.open.set()
+        assert fake.wait_ready(10), fake.state()
+        after = capsys.readouterr().out
+        fake.shutdown()
+    finally:
+        gate.open.set()
+        fake.close()
+    assert '"Redirects"' not in before
+    (line,) = [json.loads(x) for x in after.splitlines() if '"Redirects"' in x]
+    assert (line["Outcome"], line["Redirects"]) == ("default", 1)
