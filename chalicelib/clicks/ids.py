@@ -48,13 +48,14 @@ def new_click_id(now: datetime | None = None) -> str:
     return _GENERATOR.new(now)
 
 
+# Every 10-bit value as its two characters: 13 lookups an id instead of 26 shifts and lookups.
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+
+
 def encode(ms: int, random: int) -> str:
     value = (ms << _RANDOM_BITS) | random
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    pairs = _PAIRS
+    return "".join([pairs[(value >> shift) & 1023] for shift in range(120, -10, -10)])
 
 
 def is_click_id(value: object) -> bool:

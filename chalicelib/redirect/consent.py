@@ -17,6 +17,7 @@ the referrer. A denial from anywhere is welcome.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from chalicelib.clicks.envelope import DENIED, GRANTED, NOT_REQUIRED
@@ -57,7 +58,7 @@ def read_consent(
         return Consent(DENIED, "param", _remember(facts, denial, cookie))
     if cookie is not None:
         return Consent(GRANTED if cookie else DENIED, "cookie")
-    required_in = {str(code).upper() for code in settings.get("require_in") or ()}
+    required_in = _codes(settings.get("require_in"))
     if required_in:
         if country is None and settings.get("unknown_country") != ALLOW:
             return Consent(DENIED, REGION_UNKNOWN)
@@ -76,6 +77,22 @@ def choice_cookie(accept: bool, *, secure: bool) -> str:
     return set_cookie(
         CONSENT_COOKIE, "1" if accept else "0", max_age=CONSENT_MAX_AGE, secure=secure
     )
+
+
+def _codes(require_in: Any) -> frozenset[str]:
+    """The upper-cased country codes of ``require_in`` (once per list: the domain's settings
+    are the same object request after request while the link is cached)."""
+    if not require_in:
+        return frozenset()
+    try:
+        return _upper_codes(tuple(require_in))
+    except TypeError:  # not hashable: not from the config model, but never an error
+        return frozenset(str(code).upper() for code in require_in)
+
+
+@lru_cache(maxsize=64)
+def _upper_codes(codes: tuple[Any, ...]) -> frozenset[str]:
+    return frozenset(str(code).upper() for code in codes)
 
 
 def _choice(value: str | None) -> bool | None:

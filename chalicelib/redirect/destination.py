@@ -24,6 +24,7 @@ the visitor goes; a host that does not map to a valid host name stays percent-en
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote_plus
@@ -140,10 +141,19 @@ def brought_utm(facts: RequestFacts) -> dict[str, str | None]:
     }
 
 
+# What quote() would leave as it is: taken as it is without the call (most names and values).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+_PRINTABLE = re.compile(r"[\x21-\x7e]*")
+
+
 def _encode(text: str) -> str:
+    if _UNRESERVED.fullmatch(text):
+        return text
     return quote(text, safe="-._~", errors="surrogatepass")
 
 
 def header_safe(url: str) -> str:
     """Percent-encode anything a header must not carry raw (controls, space, non-ASCII)."""
+    if _PRINTABLE.fullmatch(url):
+        return url
     return quote(url, safe=_HEADER_SAFE, errors="surrogatepass")

@@ -137,6 +137,13 @@ def normalize_headers(headers: Any) -> dict[str, str]:
             name, value = item
         except (TypeError, ValueError):
             continue
+        if type(name) is str and type(value) is str and name.isascii() and value.isascii():
+            # What every real request is: ASCII text, no lone surrogates (the same result as
+            # below, without the per-value checks of ``_text``).
+            key = name.strip().lower()
+            if key:
+                out[key] = value[:MAX_HEADER_CHARS]
+            continue
         if isinstance(value, list | tuple):
             value = ", ".join(_text(v) for v in value)
         key = _text(name).strip().lower()
@@ -204,8 +211,16 @@ def parse_cookies(header: Any) -> dict[str, str]:
     return cookies
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# A dotted quad already in canonical form (no leading zeros): what API Gateway hands over for an
+# IPv4 visitor, taken as it is; anything else goes through ipaddress.
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
 def normalize_ip(value: Any) -> str | None:
     """A valid IPv4/IPv6 address in canonical form, or None."""
+    if type(value) is str and _CANONICAL_IPV4.fullmatch(value):
+        return value
     text = _text(value).strip()
     if not text or len(text) > 64:
         return None

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chalicelib.config.loader import load_config_text
 from chalicelib.links.plan import Specs, desired_docs
 from chalicelib.links.record import domain_key, link_key
 from chalicelib.redirect import decide, read_visitor
 from chalicelib.redirect.request import (
+    MAX_HEADER_CHARS,
     RequestFacts,
+    _text,
+    normalize_headers,
+    normalize_ip,
     parse_cookies,
     parse_query,
     parse_slug,
@@ -198,3 +204,47 @@ def test_any_input_type_never_raises(soup):
         method=soup, host=soup, path=soup, query=soup, headers=soup, source_ip=soup
     )
     assert facts.slug is None
+
+
+# --- The fast paths give what the general ones give ---------------------------------------------
+
+
+def _ip_the_long_way(value):
+    import ipaddress
+
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        return str(ipaddress.ip_address(text)) if text and len(text) <= 64 else None
+    except ValueError:
+        return None
+
+
+@given(
+    st.one_of(
+        st.tuples(*[st.integers(0, 300)] * 4).map(lambda t: ".".join(map(str, t))),
+        st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(f"{o:03d}" for o in t)),
+        st.ip_addresses().map(str),
+        st.text(alphabet="0123456789.: \nabcdefABCDEF", max_size=20),
+    )
+)
+def test_normalize_ip_fast_path_agrees_with_ipaddress(value):
+    assert normalize_ip(value) == _ip_the_long_way(value)
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=12),
+        st.one_of(st.text(max_size=30), st.lists(st.text(max_size=5), max_size=3)),
+        max_size=8,
+    )
+)
+def test_normalize_headers_fast_path_agrees_with_the_general_one(headers):
+    """ASCII str names and values take a shortcut; the result is what _text would give."""
+    expected = {}
+    for name, value in headers.items():
+        if isinstance(value, list):
+            value = ", ".join(_text(v) for v in value)
+        key = _text(name).strip().lower()
+        if key:
+            expected[key] = _text(value)[:MAX_HEADER_CHARS]
+    assert normalize_headers(headers) == expected
