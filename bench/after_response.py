@@ -3,11 +3,12 @@ Lambda (bench/fake_lambda.py: the Runtime and Extensions APIs on 127.0.0.1, in a
 Lambda is not in the function's; the runtime's loop, app.py and its internal extension in this
 process, moto behind).
 
-Four environments, invoked in turn in blocks with the same cache-hit redirect event:
+Five environments, invoked in turn in blocks with the same cache-hit redirect event:
 ``after-response`` (the stage default), ``sync`` (PutRecord before the answer), the same redirect
 recording no click (its decision and answer only: what publishing adds is told from what the
-redirect itself does), and the baseline, a bare Chalice function behind the same fake Lambda that
-answers 302 and makes no AWS call. The stream's latency is injected (a sleep before each
+redirect itself does), the baseline, a bare Chalice function behind the same fake Lambda that
+answers 302 and makes no AWS call, and that bare function with an internal extension that only
+asks for its next event (what taking part in the Extensions API costs in this harness). The stream's latency is injected (a sleep before each
 PutRecord / PutRecords reaches moto). Each invocation starts ``pause_ms`` after its environment
 is ready again, on every side: back to back, after-response's would meet a process that sat idle
 through the flush, the others' one busy a moment before. Time to response: the caller's, from
@@ -65,6 +66,27 @@ def bare_app() -> Any:
         return Response(body="", status_code=302, headers={"Location": "https://shop.example/sale"})
 
     return app
+
+
+def idle_extension(address: str) -> None:
+    """An internal extension that does nothing but ask for its next event and read it, as a
+    thread of the process: what taking part in the Extensions API costs any extension in this
+    harness (the floor under after-response, which needs one), without a flush."""
+    import threading
+
+    from chalicelib.clicks.after_response import ExtensionsAPI
+
+    api = ExtensionsAPI(address)
+    api.register("bench-idle")
+
+    def loop() -> None:
+        while True:
+            try:
+                api.next_event()
+            except Exception:  # the fake Lambda is gone
+                return
+
+    threading.Thread(target=loop, name="bench-idle-extension", daemon=True).start()
 
 
 def _lambda_service(conn: Any) -> None:
@@ -318,7 +340,11 @@ def run(*, n: int, block: int, warmup: int, kills: int, latency_ms: int, pause_m
             envs.append(quiet)
             bare = Environment("bare").run(bare_app())
             envs.append(bare)
-            sides = [after, sync, quiet, bare]
+            idle = Environment("bare+extension")
+            envs.append(idle)
+            idle_extension(idle.address)
+            idle.run(bare_app())
+            sides = [after, sync, quiet, bare, idle]
             for env in sides:
                 env.pause = pause_ms / 1000
             for env in sides:
@@ -370,6 +396,15 @@ def run(*, n: int, block: int, warmup: int, kills: int, latency_ms: int, pause_m
             median(b),
             bare_name,
             note="the redirect's own work (the decision): not publishing's",
+        ),
+        Figure(
+            "bare function with an idle internal extension: time to response (median)",
+            median(idle.to_response),
+            "µs",
+            median(b),
+            bare_name,
+            note="taking part in the Extensions API, nothing else: the floor under any "
+            "after-response design in this harness",
         ),
         Figure(
             "cache hit: time to response, after-response (p99)",
