@@ -408,6 +408,7 @@ class LambdaExtension:
         runtime sends its response. A look at the socket every ``poll`` seconds without a post
         finds a slow handler's event (then the post is waited for until its deadline) or the
         end of the environment (an error, which stops the loop)."""
+        answered_before = self.held.wait_answered(-1, 0)
         while True:
             seen = self.held.wait_posted(posts, self.poll)
             if self._stop.is_set():
@@ -416,8 +417,40 @@ class LambdaExtension:
                 return seen, self.api.read_next()
             if self.api.arrived():
                 event = self.api.read_next()
-                if str(event.get("eventType", "")).upper() == "INVOKE":
-                    seen = self.held.wait_posted(posts, _seconds_left(event))
+                if str(event.get("eventType", "")).upper() != "INVOKE":
+                    return seen, event
+                return self._posted_or_watched(posts, answered_before, event)
+
+    def _posted_or_watched(
+        self, posts: int, answered_before: int, event: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """A slow invocation: wait for its post until its deadline. Should the handler have
+        answered and the runtime be seen waiting for its next invocation with no post signalled
+        (a runtime client that posts some other way than the hooked methods), stop relying on
+        the hook: from here on the runtime's thread is watched (never a wait to the deadline
+        for every invocation)."""
+        left = _seconds_left(event)
+        deadline = None if left is None else time.monotonic() + left
+        while True:
+            wait = (
+                self.poll
+                if deadline is None
+                else max(0.0, min(self.poll, deadline - time.monotonic()))
+            )
+            seen = self.held.wait_posted(posts, wait)
+            if seen > posts or self._stop.is_set():
+                return seen, event
+            answerer = self.held.answerer
+            if (
+                self.held.wait_answered(-1, 0) > answered_before
+                and answerer is not None
+                and wait_until_posted(answerer)
+                and self.held.wait_posted(posts, 0) == posts
+            ):
+                log.warning("extension: the runtime's posts do not signal; watching its thread")
+                self.hooked = False
+                return self.held.wait_answered(-1, 0), event
+            if deadline is not None and time.monotonic() >= deadline:
                 return seen, event
 
 

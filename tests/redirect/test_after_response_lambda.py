@@ -308,3 +308,32 @@ def test_the_redirects_metric_line_is_printed_by_the_flush_after_the_answer(
     assert '"Redirects"' not in before
     (line,) = [json.loads(x) for x in after.splitlines() if '"Redirects"' in x]
     assert (line["Outcome"], line["Redirects"]) == ("default", 1)
+
+
+def test_a_runtime_whose_posts_do_not_signal_is_watched_instead_and_no_click_waits(
+    stage, monkeypatch, caplog
+):
+    """The hook in place but the runtime posting some other way (its methods unwrapped after
+    init): the first invocation's flush still comes once the runtime waits for its next
+    invocation, the extension stops relying on the hook, and later clicks are flushed as
+    before, each before the next invocation."""
+    from bench.fake_lambda import RuntimeClient
+
+    fake, _, kinesis = environment("after-response")
+    extension = after_response._started
+    assert extension.hooked
+    for name in after_response.RUNTIME_POSTS:
+        monkeypatch.setattr(RuntimeClient, name, getattr(RuntimeClient, name).__wrapped__)
+    try:
+        with caplog.at_level("WARNING"):
+            clicks = [visit(fake) for _ in range(3)]
+            fake.shutdown()
+        log = fake.log
+    finally:
+        fake.close()
+    assert extension.hooked is False
+    assert "the runtime's posts do not signal" in caplog.text
+    starts = [i for i, (w, _) in enumerate(log) if w in ("invoke", "shutdown")]
+    for n, cid in enumerate(clicks):
+        assert starts[n] < _at(log, cid) < starts[n + 1], log
+    assert kinesis.waited_out == 0
