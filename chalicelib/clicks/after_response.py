@@ -65,6 +65,9 @@ class Held:
         self._flushing = threading.Lock()  # one flush at a time, so a flush sees all before it
         self._items: list[tuple[BatchPublisher, bytes | Callable[[], bytes], str]] = []
         self._later: list[Callable[[], Any]] = []  # what else waits for the flush (metrics)
+        # False once the flusher has stopped (a flusher's start opens it again): nothing may be
+        # held then, no one would publish it; hold refuses and later runs at once.
+        self.open = True
         self._answered = threading.Condition(threading.Lock())
         self._answers = 0
         self._posted = threading.Condition(threading.Lock())
@@ -73,17 +76,34 @@ class Held:
         # Told where each flush's clicks went (app.py: the fallback and lost clicks' metrics).
         self.on_flush: Any = None
 
-    def hold(self, publisher: BatchPublisher, data: bytes | Callable[[], bytes], key: str) -> None:
+    def hold(self, publisher: BatchPublisher, data: bytes | Callable[[], bytes], key: str) -> bool:
         """``data``: the encoded envelope, or what makes it (called by the flush, after the
-        response: the redirect's answer then waits for neither the record nor its JSON)."""
+        response: the redirect's answer then waits for neither the record nor its JSON).
+        False (nothing held) when no flusher runs: the caller publishes it itself."""
         with self._lock:
+            if not self.open:
+                return False
             self._items.append((publisher, data, key))
+            return True
+
+    def close(self) -> Counter[str]:
+        """The flusher stops: hold nothing more, and publish what is held."""
+        with self._lock:
+            self.open = False
+        return self.flush()
 
     def later(self, work: Callable[[], Any]) -> None:
         """Run ``work`` in the next flush, after the clicks are published: what the visitor's
-        answer need not wait for (the request's metric line). Never raises there."""
+        answer need not wait for (the request's metric line). Never raises there. When no
+        flusher runs, at once."""
         with self._lock:
-            self._later.append(work)
+            if self.open:
+                self._later.append(work)
+                return
+        try:
+            work()
+        except Exception as exc:
+            log.warning("after-response work failed: %s", type(exc).__name__)
 
     def __len__(self) -> int:
         with self._lock:
@@ -346,6 +366,7 @@ class LambdaExtension:
     def start(self) -> LambdaExtension:
         self.api.register()
         self.hooked = hook_runtime_posts(self.held)
+        self.held.open = True
         # A runtime thread that needs the interpreter while the flush holds it gets it within
         # 0.5 ms, not the default 5: the bound on what a flush that started too early costs.
         sys.setswitchinterval(SWITCH_INTERVAL)
@@ -354,6 +375,14 @@ class LambdaExtension:
         return self
 
     def run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            # However the loop ended, nothing more is held: a click is published before its
+            # answer from now on, never left where no one flushes it.
+            self.held.close()
+
+    def _loop(self) -> None:
         # requests answered (results posted) before the first event
         answers = self.held.wait_posted(-1, 0) if self.hooked else self.held.wait_answered(-1, 0)
         failures = 0
@@ -545,15 +574,19 @@ class BackgroundFlusher:
         self.thread = threading.Thread(target=self.run, name="rebound-flusher", daemon=True)
 
     def start(self) -> BackgroundFlusher:
+        self.held.open = True
         self.thread.start()
         return self
 
     def run(self) -> None:
-        answers = self.held.wait_answered(-1, 0)
-        while not self._stop.is_set():
-            answers = self.held.wait_answered(answers, 0.5)
-            if len(self.held):
-                self.held.flush()
+        try:
+            answers = self.held.wait_answered(-1, 0)
+            while not self._stop.is_set():
+                answers = self.held.wait_answered(answers, 0.5)
+                if len(self.held):
+                    self.held.flush()
+        finally:
+            self.held.close()
 
     def close(self, timeout: float = 10) -> None:
         self._stop.set()

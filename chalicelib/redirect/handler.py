@@ -107,13 +107,14 @@ class RedirectHandler:
                 if not decision.is_recorded:
                     return None
                 # The record is made and encoded by the flush, after the response: the answer
-                # waits for the decision and this one append only.
-                self.held.hold(
+                # waits for the decision and this one append only. Refused once the flusher has
+                # stopped: then published before the answer, as in sync mode.
+                if self.held.hold(
                     self.publisher,
                     partial(_encoded, decision, facts, visitor, doc, click_id, now),
                     click_id,
-                )
-                return "held"
+                ):
+                    return "held"
             click = build_click(decision, facts, visitor, doc, click_id=click_id, now=now)
             if click is None:
                 return None

@@ -275,3 +275,48 @@ def test_work_left_for_later_runs_in_the_flush_after_the_clicks_and_never_raises
     assert "after-response work failed: ZeroDivisionError" in caplog.text
     held.later(lambda: order.append("again"))
     assert held.discard() == 0 and held.flush() == Counter() and order == ["record", "metric"]
+
+
+def test_once_the_flusher_stops_nothing_is_held_and_the_redirect_publishes_before_answering(
+    names,
+):
+    """A flusher that stops (the extension's loop ended: the API broke) closes what it flushes:
+    what was held is published, a later hold is refused, and later work runs at once."""
+    held = Held()
+    publisher = StreamPublisher(client("kinesis"), client("sqs"), names.clicks_stream, "nope")
+    assert held.hold(publisher, encode(event("c1")), "c1")
+    assert held.close() == Counter(stream=1)
+    assert not held.hold(publisher, encode(event("c2")), "c2") and len(held) == 0
+    ran = []
+    held.later(lambda: ran.append(1))
+    assert ran == [1]
+    assert [
+        e["click"]["click_id"] for e in stream_records(client("kinesis"), names.clicks_stream)
+    ] == ["c1"]
+
+
+def test_an_extension_whose_api_breaks_stops_and_the_handler_publishes_before_the_answer(
+    names, monkeypatch
+):
+    """The extension's loop ends (every next-event call fails): it flushes what it held and
+    closes, so a redirect after that publishes its click itself instead of holding it."""
+    from chalicelib.clicks.after_response import LambdaExtension
+
+    class BrokenAPI:
+        def register(self):
+            return "id"
+
+        def ask_next(self):
+            raise RuntimeError("Runtime API gone")
+
+        def close(self):
+            pass
+
+    held = Held()
+    extension = LambdaExtension(BrokenAPI(), held, poll=0.01)
+    monkeypatch.setattr(after_response, "hook_runtime_posts", lambda *a, **k: False)
+    extension.start()
+    extension.thread.join(5)
+    assert not extension.thread.is_alive() and held.open is False
+    publisher = StreamPublisher(client("kinesis"), client("sqs"), names.clicks_stream, "nope")
+    assert not held.hold(publisher, encode(event("c1")), "c1")

@@ -213,6 +213,7 @@ class RedirectAfterResponse(Redirect):
 
         world.app.PUBLISH_AFTER_RESPONSE = True
         world.app.redirect_handler.cache_clear()
+        after_response.HELD.open = True  # this container's flusher runs (the loop below)
         answered = []
         try:
             while state.pending:

@@ -561,3 +561,26 @@ def test_a_click_that_cannot_be_recorded_never_fails_the_redirect(http, monkeypa
     assert r.status_code == 302
     assert stream_events() == []
     assert "KeyError" in caplog.text and "jane" not in caplog.text
+
+
+def test_with_its_flusher_stopped_an_after_response_redirect_publishes_before_answering(
+    handler, http
+):
+    """An after-response handler whose flusher has stopped (its Held closed) holds nothing: the
+    click is on the stream when the 302 is answered, as in sync mode."""
+    from chalicelib.clicks.after_response import Held
+
+    held = Held()
+    handler.held = held
+    assert get(http, "/tracked").status_code == 307 and len(held) == 1
+    assert stream_events() == []  # held: put by the flush
+    held.close()
+    assert len(stream_events()) == 1
+    r = get(http, "/tracked")
+    assert r.status_code == 307 and len(held) == 0
+    events = stream_events()
+    assert len(events) == 2
+    assert (
+        events[1]["click"]["click_id"]
+        == parse_qs(urlsplit(r.headers["Location"]).query)["rb_cid"][0]
+    )
