@@ -11,8 +11,10 @@ held on the stream once the visitor has the answer, before the environment takes
     registered through the Extensions API for INVOKE (an internal extension cannot register for
     SHUTDOWN). For each invocation it waits until the runtime has posted the response (its
     client's posts hooked: ``hook_runtime_posts``; else by watching the runtime's thread),
-    flushes, and only then asks for its next event; Lambda starts the next invocation (or freezes or shuts down the
-    environment) only once every extension has asked, so nothing held outlives the invocation.
+    flushes, and only then asks for its next event; Lambda starts the next invocation (or
+    freezes or shuts down the environment) only once every extension has asked, so nothing
+    held outlives the invocation. Should its loop end, it closes ``HELD``: nothing is held
+    after that, the redirect publishes before its answer.
   - elsewhere (the local stack, a plain server), ``BackgroundFlusher``: a thread that flushes
     whenever something was answered; ``close()`` flushes what is left at shutdown.
 
@@ -203,8 +205,8 @@ def middleware(event: Any, get_response: Any) -> Any:
 # Where the Python runtime posts an invocation's result to the Runtime API: awslambdaric's client
 # (Lambda's python3.12+ runtimes run their loop on it: bootstrap.run calls
 # ``post_invocation_result`` or ``post_invocation_error`` once per invocation, then
-# ``wait_next_invocation``). Version 3+ defines them on the base class, 2.x on the client itself;
-# whichever defines them is hooked. Looked up in ``sys.modules`` only: the runtime has loaded it
+# ``wait_next_invocation``). 4.2.2 (checked) defines them on a base class, older versions on the
+# client itself; whichever class defines them is hooked. Looked up in ``sys.modules`` only: the runtime has loaded it
 # before it imports the handler, and nothing here imports it (the local stack has none).
 RUNTIME_CLIENTS = [
     "awslambdaric.lambda_runtime_client:BaseLambdaRuntimeClient",
