@@ -342,10 +342,11 @@ class LambdaExtension:
     ``start`` (init), before the runtime's first request for an invocation: Lambda refuses an
     extension that registers after that.
 
-    Nothing of the extension runs while the handler works: it sleeps on the answered signal,
-    not on the socket where the INVOKE event arrives at the same moment as the runtime's. An
-    invocation that never signals (not an HTTP request: no middleware) is found by a look at
-    the socket every ``poll`` seconds, and waited for until its deadline."""
+    Nothing of the extension runs while the handler works or the runtime posts: it sleeps on
+    the posted signal (the runtime client's posts, hooked) or, with no client it knows, on the
+    answered signal and then watches the runtime's thread; never on the socket where the INVOKE
+    event arrives at the same moment as the runtime's. An invocation that does not signal in
+    ``poll`` seconds is found by a look at that socket and waited for until its deadline."""
 
     def __init__(self, api: ExtensionsAPI, held: Held = HELD, poll: float = 0.25):
         self.api = api
