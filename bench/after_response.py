@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from bench.apigw import rest_event
-from bench.fake_lambda import FakeLambda, Runtime, fresh_app
+from bench.fake_lambda import FakeLambda, Runtime, RuntimeClient, UnhookedRuntimeClient, fresh_app
 from bench.figures import Budget, Figure, Result, median, percentile
 from bench.stack import CHROME, HOST, SLUG, moto_stack
 
@@ -124,8 +124,10 @@ class Environment:
         self.busy: list[float] = []
         self.pause = 0.0  # seconds between the environment's ready and the next invocation
 
-    def run(self, handler: Any) -> Environment:
-        Runtime(self.address, handler, "rebound-local").start()
+    def run(self, handler: Any, hooked: bool = False) -> Environment:
+        # Only after-response's runtime is hooked, as on Lambda only its process would be.
+        client = RuntimeClient if hooked else UnhookedRuntimeClient
+        Runtime(self.address, handler, "rebound-local", client).start()
         return self
 
     def once(self, event: dict[str, Any], record: bool = True) -> None:
@@ -151,8 +153,8 @@ class Dropped:
     only), to tell what publishing adds to the visitor's wait from what the redirect itself
     does."""
 
-    def hold(self, *args: Any) -> None:
-        pass
+    def hold(self, *args: Any) -> bool:
+        return True  # taken (and dropped): a falsy answer would make the redirect publish itself
 
 
 def app_environment(mode: str, latency: float, publish: bool = True) -> Environment:
@@ -171,7 +173,7 @@ def app_environment(mode: str, latency: float, publish: bool = True) -> Environm
         handler.held = Dropped()
     if mode == "after-response" and not module.PUBLISH_AFTER_RESPONSE:
         raise RuntimeError("after-response did not start: the extension did not register")
-    return env.run(module.app)
+    return env.run(module.app, hooked=mode == "after-response" and publish)
 
 
 class FileStream:

@@ -331,6 +331,19 @@ class RuntimeClient:
         self.conn.getresponse().read()
 
 
+class UnhookedRuntimeClient(RuntimeClient):
+    """The same client with posts of its own: an environment whose runtime nothing hooks (the
+    benchmark's sides other than after-response, in the same process as the one it hooks)."""
+
+    def post_invocation_result(self, invoke_id: str, result_data: bytes) -> None:
+        unwrapped = RuntimeClient.post_invocation_result
+        getattr(unwrapped, "__wrapped__", unwrapped)(self, invoke_id, result_data)
+
+    def post_invocation_error(self, invoke_id: str, error_data: bytes) -> None:
+        unwrapped = RuntimeClient.post_invocation_error
+        getattr(unwrapped, "__wrapped__", unwrapped)(self, invoke_id, error_data)
+
+
 def _runtime_clients() -> None:
     from chalicelib.clicks import after_response
 
@@ -346,8 +359,14 @@ class Runtime:
     """The runtime's loop, as the Python runtime runs it in its main thread: ask the Runtime API
     for an invocation, call the handler, post its result; again, until Lambda stops answering."""
 
-    def __init__(self, address: str, handler: Callable[[Any, Any], Any], function_name: str):
-        self.client = RuntimeClient(address)
+    def __init__(
+        self,
+        address: str,
+        handler: Callable[[Any, Any], Any],
+        function_name: str,
+        client: type[RuntimeClient] = RuntimeClient,
+    ):
+        self.client = client(address)
         self.handler = handler
         self.function_name = function_name
         self.thread = threading.Thread(target=self.run, name="fake-runtime", daemon=True)

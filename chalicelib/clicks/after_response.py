@@ -7,14 +7,22 @@ held on the stream once the visitor has the answer, before the environment takes
 - ``answered()``: called when a request's answer is ready (app.py's middleware, every HTTP
   request of the API function, a redirect or not).
 - Who flushes, by ``start()``:
-  - on Lambda, ``LambdaExtension``: an internal extension, a thread of the runtime process
-    registered through the Extensions API for INVOKE (an internal extension cannot register for
-    SHUTDOWN). For each invocation it waits until the runtime has posted the response (its
-    client's posts hooked: ``hook_runtime_posts``; else by watching the runtime's thread),
-    flushes, and only then asks for its next event; Lambda starts the next invocation (or
-    freezes or shuts down the environment) only once every extension has asked, so nothing
-    held outlives the invocation. Should its loop end, it closes ``HELD``: nothing is held
-    after that, the redirect publishes before its answer.
+  - on Lambda, ``RuntimeHook``: the runtime's own thread, right after it has posted the
+    invocation's result and before it asks for the next invocation. At init the posts of the
+    runtime's client (awslambdaric's, which Lambda's Python runtimes loop on) are wrapped
+    (``hook_runtime_posts``); each post, once it returned, flushes. Lambda hands the caller the
+    response when the runtime posts it and starts the next invocation (or freezes or shuts
+    down the environment) only when the runtime asks for it, so the click is published after
+    the visitor has the answer and before anything else can happen to the environment. No
+    thread of ours runs beside the handler, and Lambda has no extension to wait for. Should the
+    hooked posts never run (a runtime that posts some other way), the next answer finds the
+    last one unposted: ``HELD`` closes (what it holds is published then) and the redirect
+    publishes before its answer from then on.
+  - on Lambda with no runtime client it knows, ``LambdaExtension``: an internal extension, a
+    thread registered through the Extensions API for INVOKE (an internal extension cannot
+    register for SHUTDOWN) that watches the runtime's thread until it waits for its next
+    invocation, flushes, and only then asks for its next event (Lambda waits for every
+    extension too). Should its loop end, it closes ``HELD``.
   - elsewhere (the local stack, a plain server), ``BackgroundFlusher``: a thread that flushes
     whenever something was answered; ``close()`` flushes what is left at shutdown.
 
@@ -77,6 +85,9 @@ class Held:
         self.answerer: int | None = None  # the thread that answered last (the runtime's)
         # Told where each flush's clicks went (app.py: the fallback and lost clicks' metrics).
         self.on_flush: Any = None
+        # RuntimeHook: the runtime's thread flushes right after it posts a result.
+        self.flush_on_post = False
+        self._unposted = False  # an answer since the last post (RuntimeHook's check)
 
     def hold(self, publisher: BatchPublisher, data: bytes | Callable[[], bytes], key: str) -> bool:
         """``data``: the encoded envelope, or what makes it (called by the flush, after the
@@ -161,6 +172,20 @@ class Held:
             self._answers += 1
             self.answerer = threading.get_ident()
             self._answered.notify_all()
+        if self.flush_on_post:
+            if self._unposted:  # the last answer was never followed by a post that flushed
+                self._posts_do_not_flush()
+            self._unposted = True
+
+    def _posts_do_not_flush(self) -> None:
+        """The runtime answered twice and its hooked posts ran for neither: it posts some other
+        way. Publish what is held now (the last invocation's click and this one's, before this
+        answer) and hold nothing more: the redirect publishes before its answer from here on."""
+        log.warning(
+            "after-response off: the runtime's posts do not flush; publishing before the answer"
+        )
+        self.flush_on_post = False
+        self.close()
 
     def wait_answered(self, seen: int, timeout: float | None) -> int:
         """Block until more than ``seen`` requests were answered (or ``timeout``); returns the
@@ -172,9 +197,13 @@ class Held:
     # --- the posted signal: the runtime has handed Lambda the invocation's result --------------
 
     def posted(self) -> None:
+        """The runtime has posted an invocation's result (its hooked client, in its thread)."""
         with self._posted:
             self._posts += 1
             self._posted.notify_all()
+        if self.flush_on_post:
+            self._unposted = False
+            self.flush()  # never raises: the runtime's loop goes on to its next invocation
 
     def wait_posted(self, seen: int, timeout: float | None) -> int:
         """Block until more than ``seen`` results were posted (or ``timeout``); the count."""
@@ -200,7 +229,7 @@ def middleware(event: Any, get_response: Any) -> Any:
         HELD.answered()
 
 
-# --- On Lambda: an internal extension ------------------------------------------------------------
+# --- On Lambda: the runtime's thread, right after its post ----------------------------------------
 
 # Where the Python runtime posts an invocation's result to the Runtime API: awslambdaric's client
 # (Lambda's python3.12+ runtimes run their loop on it: bootstrap.run calls
@@ -216,10 +245,10 @@ RUNTIME_POSTS = ("post_invocation_result", "post_invocation_error")
 
 
 def hook_runtime_posts(held: Held = HELD, clients: list[str] | None = None) -> bool:
-    """Make the runtime's posts of a result signal ``held.posted()`` once they return: the
-    moment the caller has its response and the runtime goes back to wait for the next
-    invocation, the one at which the flush takes nothing from either. Whether a client was
-    found (else the extension watches the runtime's thread: ``wait_until_posted``)."""
+    """Make the runtime's posts of a result call ``held.posted()`` once they return (or fail),
+    in the runtime's thread: the moment the caller has its response and before the runtime asks
+    for the next invocation. Whether a client was found (else ``start`` falls back to the
+    internal extension)."""
     hooked = False
     for where in RUNTIME_CLIENTS if clients is None else clients:
         module_name, _, class_name = where.partition(":")
@@ -248,6 +277,32 @@ def _signalling(post: Callable[..., Any], held: Held) -> Callable[..., Any]:
     posting.signals = held  # type: ignore[attr-defined]
     posting.__wrapped__ = post  # type: ignore[attr-defined]
     return posting
+
+
+class RuntimeHook:
+    """The flusher where the runtime's client is known (on Lambda, awslambdaric): each post of a
+    result flushes, in the runtime's thread, before it asks for the next invocation. Lambda
+    counts that time in the invocation (billed, under its timeout), not in the caller's wait:
+    the Invoke phase ends when the runtime asks for its next event
+    (docs/operations.md, "Publishing after the response")."""
+
+    def __init__(self, held: Held = HELD):
+        self.held = held
+
+    def start(self) -> RuntimeHook:
+        if not hook_runtime_posts(self.held):
+            raise LookupError("no runtime client known")
+        self.held.flush_on_post = True
+        self.held.open = True
+        return self
+
+    def close(self) -> None:
+        """Hold nothing more, publish what is held (a test's environment ending)."""
+        self.held.flush_on_post = False
+        self.held.close()
+
+
+# --- On Lambda, no client known: an internal extension -------------------------------------------
 
 
 class ExtensionsAPI:
@@ -337,22 +392,22 @@ class ExtensionsAPI:
 
 
 class LambdaExtension:
-    """The internal extension's loop: ask for an event; when the handler has answered and the
-    runtime has posted the response, read the event, flush, ask again. Registration happens in
-    ``start`` (init), before the runtime's first request for an invocation: Lambda refuses an
-    extension that registers after that.
+    """The internal extension's loop, where no runtime client is known (``RuntimeHook`` is not
+    possible): ask for an event; when the handler has answered and the runtime waits for its
+    next invocation, read the event, flush, ask again. Registration happens in ``start``
+    (init), before the runtime's first request for an invocation: Lambda refuses an extension
+    that registers after that.
 
-    Nothing of the extension runs while the handler works or the runtime posts: it sleeps on
-    the posted signal (the runtime client's posts, hooked) or, with no client it knows, on the
-    answered signal and then watches the runtime's thread; never on the socket where the INVOKE
-    event arrives at the same moment as the runtime's. An invocation that does not signal in
-    ``poll`` seconds is found by a look at that socket and waited for until its deadline."""
+    Nothing of the extension runs while the handler works: it sleeps on the answered signal,
+    then watches the runtime's thread (``wait_until_posted``); never on the socket where the
+    INVOKE event arrives at the same moment as the runtime's. An invocation that does not
+    signal in ``poll`` seconds (not an HTTP request) is found by a look at that socket and
+    waited for until its deadline."""
 
     def __init__(self, api: ExtensionsAPI, held: Held = HELD, poll: float = 0.25):
         self.api = api
         self.held = held
         self.poll = poll
-        self.hooked = False  # the runtime's posts signal (hook_runtime_posts)
         self.thread: threading.Thread | None = None
         self.events: Counter[str] = Counter()
         self._stop = threading.Event()
@@ -368,7 +423,6 @@ class LambdaExtension:
 
     def start(self) -> LambdaExtension:
         self.api.register()
-        self.hooked = hook_runtime_posts(self.held)
         self.held.open = True
         # A runtime thread that needs the interpreter while the flush holds it gets it within
         # 0.5 ms, not the default 5: the bound on what a flush that started too early costs.
@@ -386,8 +440,7 @@ class LambdaExtension:
             self.held.close()
 
     def _loop(self) -> None:
-        # requests answered (results posted) before the first event
-        answers = self.held.wait_posted(-1, 0) if self.hooked else self.held.wait_answered(-1, 0)
+        answers = self.held.wait_answered(-1, 0)  # requests answered before the first event
         failures = 0
         while True:
             try:
@@ -415,8 +468,6 @@ class LambdaExtension:
     def _next(self, answers: int) -> tuple[int, dict[str, Any]]:
         """Wait for the invocation's answer and the post of the response, then read its event;
         (answers so far, the event)."""
-        if self.hooked:
-            return self._next_posted(answers)
         while True:
             seen = self.held.wait_answered(answers, self.poll)
             if self._stop.is_set():
@@ -431,58 +482,6 @@ class LambdaExtension:
                     seen = self.held.wait_answered(answers, _seconds_left(event))
                     if seen > answers and self.held.answerer is not None:
                         wait_until_posted(self.held.answerer)
-                return seen, event
-
-    def _next_posted(self, posts: int) -> tuple[int, dict[str, Any]]:
-        """The runtime's posts signal: sleep until the invocation's result is posted (every
-        invocation posts one, a redirect or not), then read its event, which is long there.
-        Nothing of the extension runs before: not while the handler works, not while the
-        runtime sends its response. A look at the socket every ``poll`` seconds without a post
-        finds a slow handler's event (then the post is waited for until its deadline) or the
-        end of the environment (an error, which stops the loop)."""
-        answered_before = self.held.wait_answered(-1, 0)
-        while True:
-            seen = self.held.wait_posted(posts, self.poll)
-            if self._stop.is_set():
-                raise RuntimeError("closed")
-            if seen > posts:
-                return seen, self.api.read_next()
-            if self.api.arrived():
-                event = self.api.read_next()
-                if str(event.get("eventType", "")).upper() != "INVOKE":
-                    return seen, event
-                return self._posted_or_watched(posts, answered_before, event)
-
-    def _posted_or_watched(
-        self, posts: int, answered_before: int, event: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
-        """A slow invocation: wait for its post until its deadline. Should the handler have
-        answered and the runtime be seen waiting for its next invocation with no post signalled
-        (a runtime client that posts some other way than the hooked methods), stop relying on
-        the hook: from here on the runtime's thread is watched (never a wait to the deadline
-        for every invocation)."""
-        left = _seconds_left(event)
-        deadline = None if left is None else time.monotonic() + left
-        while True:
-            wait = (
-                self.poll
-                if deadline is None
-                else max(0.0, min(self.poll, deadline - time.monotonic()))
-            )
-            seen = self.held.wait_posted(posts, wait)
-            if seen > posts or self._stop.is_set():
-                return seen, event
-            answerer = self.held.answerer
-            if (
-                self.held.wait_answered(-1, 0) > answered_before
-                and answerer is not None
-                and wait_until_posted(answerer)
-                and self.held.wait_posted(posts, 0) == posts
-            ):
-                log.warning("extension: the runtime's posts do not signal; watching its thread")
-                self.hooked = False
-                return self.held.wait_answered(-1, 0), event
-            if deadline is not None and time.monotonic() >= deadline:
                 return seen, event
 
 
@@ -598,19 +597,23 @@ class BackgroundFlusher:
         self.held.flush()
 
 
-_started: LambdaExtension | BackgroundFlusher | None = None
+_started: RuntimeHook | LambdaExtension | BackgroundFlusher | None = None
 
 
-def start(env: Any = None) -> LambdaExtension | BackgroundFlusher | None:
-    """The flusher for this process, once: the internal extension when Lambda's runtime API is
-    there, else a background thread. None when the extension could not register: the caller
+def start(env: Any = None) -> RuntimeHook | LambdaExtension | BackgroundFlusher | None:
+    """The flusher for this process, once. Where Lambda's runtime API is: the runtime's thread
+    after each post (``RuntimeHook``), or, with no runtime client known, the internal extension;
+    elsewhere a background thread. None when the extension could not register: the caller
     publishes before the response then (nothing would flush what it held)."""
     global _started
     if _started is None:
         address = (os.environ if env is None else env).get("AWS_LAMBDA_RUNTIME_API")
         try:
             if address:
-                _started = LambdaExtension(ExtensionsAPI(address)).start()
+                try:
+                    _started = RuntimeHook().start()
+                except LookupError:
+                    _started = LambdaExtension(ExtensionsAPI(address)).start()
             else:
                 _started = BackgroundFlusher().start()
         except Exception as exc:

@@ -191,6 +191,7 @@ def test_the_mode_is_sync_unless_the_stage_says_after_response_and_nothing_else_
 
 def test_an_extension_that_cannot_register_leaves_publishing_before_the_response(monkeypatch):
     monkeypatch.setattr(after_response, "_started", None)
+    monkeypatch.setattr(after_response, "RUNTIME_CLIENTS", [])  # no client known: the extension
     # Nothing listens there: registration fails, start() says so instead of raising at init.
     assert after_response.start({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9"}) is None
     assert after_response._started is None
@@ -320,3 +321,82 @@ def test_an_extension_whose_api_breaks_stops_and_the_handler_publishes_before_th
     assert not extension.thread.is_alive() and held.open is False
     publisher = StreamPublisher(client("kinesis"), client("sqs"), names.clicks_stream, "nope")
     assert not held.hold(publisher, encode(event("c1")), "c1")
+
+
+# --- RuntimeHook: the runtime's thread flushes after its post -----------------------------------
+
+
+def _hooked(monkeypatch) -> tuple[Held, after_response.RuntimeHook]:
+    for name in after_response.RUNTIME_POSTS:
+        monkeypatch.setattr(Poster, name, Poster.__dict__[name])  # restored after the test
+    monkeypatch.setattr(after_response, "RUNTIME_CLIENTS", [f"{__name__}:Poster"])
+    held = Held()
+    return held, after_response.RuntimeHook(held).start()
+
+
+def test_each_post_of_a_result_or_an_error_flushes_in_the_posting_thread(names, monkeypatch):
+    import threading
+
+    held, _ = _hooked(monkeypatch)
+    kinesis = RecordingKinesis(client("kinesis"))
+    pub = StreamPublisher(kinesis, client("sqs"), names.clicks_stream, names.clicks_fallback_queue)
+    threads = []
+    held.on_flush = lambda where: threads.append(threading.get_ident())
+    hold(held, pub, "c1")
+    held.answered()
+    assert kinesis.calls == []  # answered, not posted: nothing put yet
+    Poster().post_invocation_result("r1", b"{}")
+    assert kinesis.calls == [1] and threads == [threading.get_ident()]
+    hold(held, pub, "c2")
+    held.answered()
+    Poster().post_invocation_error("r2", b"{}", "")
+    hold(held, pub, "c3")
+    held.answered()
+    with pytest.raises(ConnectionError):  # a post that fails still flushes, then raises on
+        Poster(fail=True).post_invocation_result("r3", b"{}")
+    assert kinesis.calls == [1, 1, 1] and held.open
+    assert [
+        e["click"]["click_id"] for e in stream_records(client("kinesis"), names.clicks_stream)
+    ] == [
+        "c1",
+        "c2",
+        "c3",
+    ]
+
+
+def test_without_a_runtime_client_known_no_runtime_hook_starts(monkeypatch):
+    monkeypatch.setattr(after_response, "RUNTIME_CLIENTS", ["not.loaded.module:Client"])
+    with pytest.raises(LookupError):
+        after_response.RuntimeHook(Held()).start()
+
+
+def test_two_answers_without_a_post_between_publish_what_is_held_and_hold_nothing_more(
+    names, monkeypatch, caplog
+):
+    """The runtime posts some other way than the hooked methods: the second answer publishes
+    both clicks (before its own response) and closes; the next click is not held."""
+    held, _ = _hooked(monkeypatch)
+    pub = StreamPublisher(client("kinesis"), client("sqs"), names.clicks_stream, "nope")
+    hold(held, pub, "c1")
+    held.answered()  # ... and no post
+    hold(held, pub, "c2")
+    with caplog.at_level(logging.WARNING):
+        held.answered()
+    assert "the runtime's posts do not flush" in caplog.text
+    assert held.open is False and held.flush_on_post is False and len(held) == 0
+    assert not held.hold(pub, encode(event("c3")), "c3")
+    ids = [e["click"]["click_id"] for e in stream_records(client("kinesis"), names.clicks_stream)]
+    assert ids == ["c1", "c2"]
+
+
+def test_closing_the_hook_publishes_what_is_held_and_a_later_post_flushes_nothing(
+    names, monkeypatch
+):
+    held, hook = _hooked(monkeypatch)
+    kinesis = RecordingKinesis(client("kinesis"))
+    pub = StreamPublisher(kinesis, client("sqs"), names.clicks_stream, names.clicks_fallback_queue)
+    hold(held, pub, "c1")
+    hook.close()
+    assert kinesis.calls == [1] and held.open is False
+    Poster().post_invocation_result("r1", b"{}")
+    assert kinesis.calls == [1]

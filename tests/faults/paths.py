@@ -181,9 +181,10 @@ class Redirect(Path):
 
 
 class RedirectAfterResponse(Redirect):
-    """The redirect in `after-response` mode: each GET (one invocation) answers, then the click
-    it held is put with PutRecords, SQS for what Kinesis refuses, as the extension does before
-    it asks for the next invocation (chalicelib/clicks/after_response.py)."""
+    """The redirect in `after-response` mode: each GET (one invocation) answers, then the
+    runtime's post of the result flushes what it held (``Held.posted`` with the RuntimeHook's
+    ``flush_on_post``): PutRecords, SQS for what Kinesis refuses, before the runtime asks for
+    the next invocation (chalicelib/clicks/after_response.py)."""
 
     name = "redirect-after-response"
     flushing = False
@@ -214,6 +215,7 @@ class RedirectAfterResponse(Redirect):
         world.app.PUBLISH_AFTER_RESPONSE = True
         world.app.redirect_handler.cache_clear()
         after_response.HELD.open = True  # this container's flusher runs (the loop below)
+        after_response.HELD.flush_on_post = True  # as RuntimeHook.start leaves it
         answered = []
         try:
             while state.pending:
@@ -225,9 +227,11 @@ class RedirectAfterResponse(Redirect):
                 answered += [str(s) for s in one.statuses]
                 after_response.answered()
                 self.flushing = True  # the visitor has the answer: a death now reloads nothing
-                after_response.HELD.flush()  # before the next invocation starts
+                after_response.HELD.posted()  # the runtime posted the 302: it flushes
                 self.flushing = False
         finally:
+            after_response.HELD.flush_on_post = False
+            after_response.HELD._unposted = False
             world.app.PUBLISH_AFTER_RESPONSE = False
             world.app.redirect_handler.cache_clear()
         return Attempt(True, ",".join(answered))

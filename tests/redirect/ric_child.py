@@ -46,7 +46,7 @@ def main() -> None:
         handler.publisher.kinesis = SaidKinesis(handler.publisher.kinesis)
         from chalicelib.clicks import after_response
 
-        hooked = getattr(after_response._started, "hooked", False)
+        hooked = isinstance(after_response._started, after_response.RuntimeHook)
         say(f"INIT {int(app.PUBLISH_AFTER_RESPONSE)} {int(hooked)}")
         bootstrap.run("app.app", LambdaRuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"]))
 

@@ -115,25 +115,42 @@ def visit(fake: FakeLambda, path: str = "/sale") -> str:
     return location.split("rb_cid=")[1].split("&")[0]
 
 
-def test_the_extension_registers_for_invoke_only_during_init(stage):
+def test_with_the_runtime_client_known_no_extension_registers_and_its_posts_are_hooked(stage):
+    from bench.fake_lambda import RuntimeClient
+
     fake, _, _ = environment("after-response")
     try:
+        assert isinstance(after_response._started, after_response.RuntimeHook)
+        assert fake.registrations == [] and fake.extensions == {}
+        assert RuntimeClient.post_invocation_result.signals is after_response.HELD
+    finally:
+        fake.close()
+
+
+def test_with_no_runtime_client_known_the_extension_registers_for_invoke_only_during_init(
+    stage, monkeypatch
+):
+    monkeypatch.setattr(after_response, "RUNTIME_CLIENTS", [])
+    fake, _, _ = environment("after-response")
+    try:
+        assert isinstance(after_response._started, after_response.LambdaExtension)
         assert fake.registrations == [{"name": "rebound-after-response", "events": ["INVOKE"]}]
         assert len(fake.extensions) == 1
     finally:
         fake.close()
 
 
-@pytest.mark.parametrize("hooked", [True, False], ids=["posts-hooked", "runtime-watched"])
+@pytest.mark.parametrize("hooked", [True, False], ids=["posts-hooked", "extension"])
 def test_the_302_reaches_the_caller_while_put_records_is_still_held_back(
     stage, monkeypatch, hooked
 ):
-    """Whether the extension learns of the post from the runtime client's hook or, with no
-    client it knows loaded, by watching the runtime's thread (wait_until_posted)."""
+    """Whether the runtime's thread flushes after its hooked post or, with no client known,
+    the internal extension does once the runtime waits for its next invocation."""
     if not hooked:
         monkeypatch.setattr(after_response, "RUNTIME_CLIENTS", [])
     fake, _, kinesis = environment("after-response")
-    assert after_response._started.hooked is hooked
+    kind = after_response.RuntimeHook if hooked else after_response.LambdaExtension
+    assert isinstance(after_response._started, kind)
     try:
         clicks = [visit(fake) for _ in range(3)]
         fake.shutdown()
@@ -310,18 +327,17 @@ def test_the_redirects_metric_line_is_printed_by_the_flush_after_the_answer(
     assert (line["Outcome"], line["Redirects"]) == ("default", 1)
 
 
-def test_a_runtime_whose_posts_do_not_signal_is_watched_instead_and_no_click_waits(
+def test_a_runtime_whose_hooked_posts_never_run_publishes_before_the_answer_from_then_on(
     stage, monkeypatch, caplog
 ):
     """The hook in place but the runtime posting some other way (its methods unwrapped after
-    init): the first invocation's flush still comes once the runtime waits for its next
-    invocation, the extension stops relying on the hook, and later clicks are flushed as
-    before, each before the next invocation."""
+    init): the second answer finds the first never posted, publishes both clicks before it is
+    posted, warns once, and the redirect publishes before its answer from then on. No click
+    is lost; only the first waited past its invocation."""
     from bench.fake_lambda import RuntimeClient
 
-    fake, _, kinesis = environment("after-response")
-    extension = after_response._started
-    assert extension.hooked
+    fake, _, _ = environment("after-response", hold_back=False)
+    assert isinstance(after_response._started, after_response.RuntimeHook)
     for name in after_response.RUNTIME_POSTS:
         monkeypatch.setattr(RuntimeClient, name, getattr(RuntimeClient, name).__wrapped__)
     try:
@@ -331,9 +347,13 @@ def test_a_runtime_whose_posts_do_not_signal_is_watched_instead_and_no_click_wai
         log = fake.log
     finally:
         fake.close()
-    assert extension.hooked is False
-    assert "the runtime's posts do not signal" in caplog.text
-    starts = [i for i, (w, _) in enumerate(log) if w in ("invoke", "shutdown")]
-    for n, cid in enumerate(clicks):
-        assert starts[n] < _at(log, cid) < starts[n + 1], log
-    assert kinesis.waited_out == 0
+    assert caplog.text.count("the runtime's posts do not flush") == 1
+    assert after_response.HELD.open is False
+    responses = [i for i, (w, _) in enumerate(log) if w == "response"]
+    assert _at(log, clicks[0]) < responses[1]  # in the second invocation, before its 302
+    assert _at(log, clicks[1]) < responses[1]
+    assert _at(log, clicks[2]) < responses[2]  # sync from then on
+    on_stream = [
+        e["click"]["click_id"] for e in stream_records(client("kinesis"), stage.clicks_stream)
+    ]
+    assert on_stream == clicks
