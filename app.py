@@ -51,8 +51,9 @@ if _is_api_function():
     # Build the bot matcher during init (full CPU), not on the first click.
     redirect.warm_up()
     # The stage's REBOUND_PUBLISH_MODE: with after-response the visitor does not wait for the
-    # click to be recorded; an internal extension (on Lambda) or a thread publishes it after the
-    # response, before the next request (docs/operations.md, "Publishing after the response").
+    # click to be recorded; on Lambda the runtime's thread publishes it right after posting the
+    # response (an internal extension where the runtime's client is not known), elsewhere a
+    # thread; before the next request (docs/operations.md, "Publishing after the response").
     if after_response.mode() == after_response.AFTER_RESPONSE and after_response.start():
         PUBLISH_AFTER_RESPONSE = True
         app.register_middleware(after_response.middleware, "http")

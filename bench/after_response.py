@@ -1,20 +1,22 @@
 """Publishing after the response: the visitor's time to response with Kinesis at 10 ms, in a fake
 Lambda (bench/fake_lambda.py: the Runtime and Extensions APIs on 127.0.0.1, in a child process as
-Lambda is not in the function's; the runtime's loop, app.py and its internal extension in this
-process, moto behind).
+Lambda is not in the function's; the runtime's loop and app.py in this process, moto behind).
+After-response's runtime client is hooked as awslambdaric's is on Lambda: its thread flushes
+right after it posts the response, before it asks for the next invocation.
 
 Five environments, invoked in turn in blocks with the same cache-hit redirect event:
 ``after-response`` (the stage default), ``sync`` (PutRecord before the answer), the same redirect
 recording no click (its decision and answer only: what publishing adds is told from what the
 redirect itself does), the baseline, a bare Chalice function behind the same fake Lambda that
 answers 302 and makes no AWS call, and that bare function with an internal extension that only
-asks for its next event (what taking part in the Extensions API costs in this harness). The stream's latency is injected (a sleep before each
+asks for its next event (what taking part in the Extensions API costs in this harness: the
+design after-response keeps only for a runtime whose client it does not know). The stream's latency is injected (a sleep before each
 PutRecord / PutRecords reaches moto). Each invocation starts ``pause_ms`` after its environment
 is ready again, on every side: back to back, after-response's would meet a process that sat idle
 through the flush, the others' one busy a moment before. Time to response: the caller's, from
 the invocation's start until it has the response the runtime posted. Busy: until the runtime and every extension asked
 for the next event (the environment's billed time; the flush is in it). Then the window: real
-kills, each environment a process of its own SIGKILLed while its extension's flush is in
+kills, each environment a process of its own SIGKILLed while its runtime thread's flush is in
 PutRecords (the stream a file outside it); clicks lost counted per 10,000 kills.
 """
 
@@ -71,7 +73,8 @@ def bare_app() -> Any:
 def idle_extension(address: str) -> None:
     """An internal extension that does nothing but ask for its next event and read it, as a
     thread of the process: what taking part in the Extensions API costs any extension in this
-    harness (the floor under after-response, which needs one), without a flush."""
+    harness, without a flush (why after-response registers none where it knows the runtime's
+    client)."""
     import threading
 
     from chalicelib.clicks.after_response import ExtensionsAPI
@@ -107,7 +110,7 @@ def _lambda_service(conn: Any) -> None:
 
 
 class Environment:
-    """One execution environment: the runtime's loop (and the app's extension, if it has one)
+    """One execution environment: the runtime's loop (and an extension, if it has one)
     here, the fake Lambda in a child process."""
 
     def __init__(self, name: str) -> None:
@@ -172,7 +175,7 @@ def app_environment(mode: str, latency: float, publish: bool = True) -> Environm
     if not publish:
         handler.held = Dropped()
     if mode == "after-response" and not module.PUBLISH_AFTER_RESPONSE:
-        raise RuntimeError("after-response did not start: the extension did not register")
+        raise RuntimeError("after-response did not start")
     return env.run(module.app, hooked=mode == "after-response" and publish)
 
 
@@ -194,7 +197,7 @@ class FileStream:
 
 
 def say(line: str) -> None:
-    """One line on the real stdout in one write(2): the extension's thread and the caller's both
+    """One line on the real stdout in one write(2): the flushing thread and the caller's both
     say things, and print() writes a line's parts one call each, which two threads interleave
     (seen in CI: "ANSWEREDWINDOW", then the parent missed both words)."""
     import os
@@ -256,7 +259,7 @@ KILL_AFTER = 5  # redirects an environment answers before it is killed in the la
 
 def kills_in_the_window(kills: int, invocations: int = KILL_AFTER) -> tuple[int, int, int]:
     """(clicks lost, clicks answered, kills): ``kills`` environments, each a process of its own
-    that answers ``invocations`` redirects and is killed with SIGKILL while its extension's
+    that answers ``invocations`` redirects and is killed with SIGKILL while its runtime thread's
     flush of the last one is in PutRecords. Lost: answered and not on the stream."""
     import json
     import os
@@ -405,8 +408,8 @@ def run(*, n: int, block: int, warmup: int, kills: int, latency_ms: int, pause_m
             "µs",
             median(b),
             bare_name,
-            note="taking part in the Extensions API, nothing else: the floor under any "
-            "after-response design in this harness",
+            note="taking part in the Extensions API, nothing else: why after-response uses "
+            "none where it knows the runtime's client (its thread flushes after the post)",
         ),
         Figure(
             "cache hit: time to response, after-response (p99)",
@@ -465,7 +468,8 @@ def run(*, n: int, block: int, warmup: int, kills: int, latency_ms: int, pause_m
         "after-response waited out the flush, the others had just answered; that alone moved "
         "the ratio to the redirect publishing nothing by about 0.3); "
         f"Kinesis writes delayed {latency_ms} ms. The fake Lambda and its "
-        "caller run in a child process; the runtime loop, the app, its extension and moto here."
+        "caller run in a child process; the runtime loops, the apps and moto here; only "
+        "after-response's runtime client is hooked (its thread flushes after the post)."
     )
     result.seconds = time.perf_counter() - started
     return result

@@ -91,7 +91,8 @@ def stage(aws):
 
 
 def environment(mode: str, hold_back: bool = True):
-    """A fake Lambda, app.py's init in it (the extension registers), then the runtime's loop."""
+    """A fake Lambda, app.py's init in it (after-response hooks the runtime client), then the
+    runtime's loop."""
     fake = FakeLambda().start()
     module = fresh_app(
         {
@@ -291,7 +292,7 @@ def test_the_gate_would_catch_a_302_that_waits_for_the_write(stage):
 
 def test_a_process_sigkilled_in_the_window_loses_the_one_click_it_held():
     """A real kill: an environment in a process of its own answers five redirects (each
-    flushed before the next), then is SIGKILLed while its extension's flush of the fifth is
+    flushed before the next), then is SIGKILLed while its runtime thread's flush of the fifth is
     in PutRecords. The stream (a file outside the process) has the first four; the fifth,
     answered, is lost: one click a kill (docs/operations.md)."""
     from bench.after_response import kills_in_the_window
