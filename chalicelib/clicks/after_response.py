@@ -87,7 +87,9 @@ class Held:
         self.on_flush: Any = None
         # RuntimeHook: the runtime's thread flushes right after it posts a result.
         self.flush_on_post = False
-        self._unposted = False  # an answer since the last post (RuntimeHook's check)
+        # Threads that answered and have not posted since (RuntimeHook's check): a runtime
+        # thread answers, then posts, per invocation (per thread where invocations run at once).
+        self._unposted: set[int] = set()
 
     def hold(self, publisher: BatchPublisher, data: bytes | Callable[[], bytes], key: str) -> bool:
         """``data``: the encoded envelope, or what makes it (called by the flush, after the
@@ -173,12 +175,13 @@ class Held:
             self.answerer = threading.get_ident()
             self._answered.notify_all()
         if self.flush_on_post:
-            if self._unposted:  # the last answer was never followed by a post that flushed
+            thread = threading.get_ident()
+            if thread in self._unposted:  # its last answer was never followed by a post
                 self._posts_do_not_flush()
-            self._unposted = True
+            self._unposted.add(thread)
 
     def _posts_do_not_flush(self) -> None:
-        """The runtime answered twice and its hooked posts ran for neither: it posts some other
+        """A runtime thread answered twice and its hooked posts ran for neither: it posts some other
         way. Publish what is held now (the last invocation's click and this one's, before this
         answer) and hold nothing more: the redirect publishes before its answer from here on."""
         log.warning(
@@ -202,7 +205,7 @@ class Held:
             self._posts += 1
             self._posted.notify_all()
         if self.flush_on_post:
-            self._unposted = False
+            self._unposted.discard(threading.get_ident())
             self.flush()  # never raises: the runtime's loop goes on to its next invocation
 
     def wait_posted(self, seen: int, timeout: float | None) -> int:
@@ -292,6 +295,7 @@ class RuntimeHook:
     def start(self) -> RuntimeHook:
         if not hook_runtime_posts(self.held):
             raise LookupError("no runtime client known")
+        self.held._unposted.clear()
         self.held.flush_on_post = True
         self.held.open = True
         return self

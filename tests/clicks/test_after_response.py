@@ -389,6 +389,33 @@ def test_two_answers_without_a_post_between_publish_what_is_held_and_hold_nothin
     assert ids == ["c1", "c2"]
 
 
+def test_invocations_at_once_on_threads_of_their_own_are_not_taken_for_unposted_answers(
+    names, monkeypatch
+):
+    """Where a runtime runs invocations at once (a thread each), two answers come before either
+    post: each thread's own answer-then-post is what counts."""
+    import threading
+
+    held, _ = _hooked(monkeypatch)
+    pub = StreamPublisher(client("kinesis"), client("sqs"), names.clicks_stream, "nope")
+    both_answered = threading.Barrier(2)
+
+    def invocation(cid: str) -> None:
+        hold(held, pub, cid)
+        held.answered()
+        both_answered.wait(5)
+        Poster().post_invocation_result(cid, b"{}")
+
+    threads = [threading.Thread(target=invocation, args=(c,)) for c in ("c1", "c2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert held.open and held.flush_on_post and len(held) == 0
+    ids = {e["click"]["click_id"] for e in stream_records(client("kinesis"), names.clicks_stream)}
+    assert ids == {"c1", "c2"}
+
+
 def test_closing_the_hook_publishes_what_is_held_and_a_later_post_flushes_nothing(
     names, monkeypatch
 ):

@@ -231,7 +231,7 @@ class RedirectAfterResponse(Redirect):
                 self.flushing = False
         finally:
             after_response.HELD.flush_on_post = False
-            after_response.HELD._unposted = False
+            after_response.HELD._unposted.clear()
             world.app.PUBLISH_AFTER_RESPONSE = False
             world.app.redirect_handler.cache_clear()
         return Attempt(True, ",".join(answered))
