@@ -80,12 +80,11 @@ class Held:
         self.open = True
         self._answered = threading.Condition(threading.Lock())
         self._answers = 0
-        self._posted = threading.Condition(threading.Lock())
-        self._posts = 0
+        self.posts = 0  # results the runtime's hooked client posted
         self.answerer: int | None = None  # the thread that answered last (the runtime's)
         # Told where each flush's clicks went (app.py: the fallback and lost clicks' metrics).
         self.on_flush: Any = None
-        # RuntimeHook: the runtime's thread flushes right after it posts a result.
+        # RuntimeHook (``flush_on_posts``): the runtime's thread flushes right after it posts.
         self.flush_on_post = False
         # Threads that answered and have not posted since (RuntimeHook's check): a runtime
         # thread answers, then posts, per invocation (per thread where invocations run at once).
@@ -170,12 +169,12 @@ class Held:
     # --- the answered signal ------------------------------------------------------------------
 
     def answered(self) -> None:
+        thread = threading.get_ident()
         with self._answered:
             self._answers += 1
-            self.answerer = threading.get_ident()
+            self.answerer = thread
             self._answered.notify_all()
         if self.flush_on_post:
-            thread = threading.get_ident()
             if thread in self._unposted:  # its last answer was never followed by a post
                 self._posts_do_not_flush()
             self._unposted.add(thread)
@@ -187,7 +186,7 @@ class Held:
         log.warning(
             "after-response off: the runtime's posts do not flush; publishing before the answer"
         )
-        self.flush_on_post = False
+        self.flush_on_posts(False)
         self.close()
 
     def wait_answered(self, seen: int, timeout: float | None) -> int:
@@ -197,22 +196,20 @@ class Held:
             self._answered.wait_for(lambda: self._answers > seen, timeout)
             return self._answers
 
-    # --- the posted signal: the runtime has handed Lambda the invocation's result --------------
+    # --- the runtime has handed Lambda the invocation's result ---------------------------------
+
+    def flush_on_posts(self, enabled: bool) -> None:
+        """Whether each post flushes (``RuntimeHook``); either way no answer is owed a post."""
+        self._unposted.clear()
+        self.flush_on_post = enabled
 
     def posted(self) -> None:
         """The runtime has posted an invocation's result (its hooked client, in its thread)."""
-        with self._posted:
-            self._posts += 1
-            self._posted.notify_all()
+        with self._lock:
+            self.posts += 1
         if self.flush_on_post:
             self._unposted.discard(threading.get_ident())
             self.flush()  # never raises: the runtime's loop goes on to its next invocation
-
-    def wait_posted(self, seen: int, timeout: float | None) -> int:
-        """Block until more than ``seen`` results were posted (or ``timeout``); the count."""
-        with self._posted:
-            self._posted.wait_for(lambda: self._posts > seen, timeout)
-            return self._posts
 
 
 HELD = Held()
@@ -295,14 +292,13 @@ class RuntimeHook:
     def start(self) -> RuntimeHook:
         if not hook_runtime_posts(self.held):
             raise LookupError("no runtime client known")
-        self.held._unposted.clear()
-        self.held.flush_on_post = True
+        self.held.flush_on_posts(True)
         self.held.open = True
         return self
 
     def close(self) -> None:
         """Hold nothing more, publish what is held (a test's environment ending)."""
-        self.held.flush_on_post = False
+        self.held.flush_on_posts(False)
         self.held.close()
 
 

@@ -215,7 +215,7 @@ class RedirectAfterResponse(Redirect):
         world.app.PUBLISH_AFTER_RESPONSE = True
         world.app.redirect_handler.cache_clear()
         after_response.HELD.open = True  # this container's flusher runs (the loop below)
-        after_response.HELD.flush_on_post = True  # as RuntimeHook.start leaves it
+        after_response.HELD.flush_on_posts(True)  # as RuntimeHook.start leaves it
         answered = []
         try:
             while state.pending:
@@ -230,8 +230,7 @@ class RedirectAfterResponse(Redirect):
                 after_response.HELD.posted()  # the runtime posted the 302: it flushes
                 self.flushing = False
         finally:
-            after_response.HELD.flush_on_post = False
-            after_response.HELD._unposted.clear()
+            after_response.HELD.flush_on_posts(False)
             world.app.PUBLISH_AFTER_RESPONSE = False
             world.app.redirect_handler.cache_clear()
         return Attempt(True, ",".join(answered))
