@@ -333,15 +333,12 @@ class RuntimeClient:
 
 class UnhookedRuntimeClient(RuntimeClient):
     """The same client with posts of its own: an environment whose runtime nothing hooks (the
-    benchmark's sides other than after-response, in the same process as the one it hooks)."""
+    benchmark's sides other than after-response, in the same process as the one it hooks). The
+    hook wraps the posts in ``RuntimeClient``'s own namespace only, after this class took them
+    (nothing is hooked before this module is imported)."""
 
-    def post_invocation_result(self, invoke_id: str, result_data: bytes) -> None:
-        unwrapped = RuntimeClient.post_invocation_result
-        getattr(unwrapped, "__wrapped__", unwrapped)(self, invoke_id, result_data)
-
-    def post_invocation_error(self, invoke_id: str, error_data: bytes) -> None:
-        unwrapped = RuntimeClient.post_invocation_error
-        getattr(unwrapped, "__wrapped__", unwrapped)(self, invoke_id, error_data)
+    post_invocation_result = RuntimeClient.post_invocation_result
+    post_invocation_error = RuntimeClient.post_invocation_error
 
 
 def _runtime_clients() -> None:
